@@ -1,0 +1,356 @@
+"""The pipeline file format: pydantic models with extra="forbid", checked before any model loads.
+
+A typo is an error that names the field path and what is allowed, never a silently ignored key. Cross
+checks (dataset and metric names exist, stage order makes sense) run at load time too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ovq.errors import ConfigError, InputFileError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+class ModelSource(Strict):
+    """Where the trained model comes from: exactly one of recipe, factory, onnx, ir."""
+
+    recipe: str | None = Field(None, description="a recipe name under models/ (e.g. digits) or a recipe.py path")
+    factory: str | None = Field(
+        None, description="'package.module:function' or 'path/file.py:function' returning a torch.nn.Module"
+    )
+    onnx: str | None = Field(None, description="path to an .onnx file")
+    ir: str | None = Field(None, description="path to an OpenVINO IR .xml (its .bin beside it)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        given = [k for k in ("recipe", "factory", "onnx", "ir") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of recipe, factory, onnx, ir (got {given or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("recipe", "factory", "onnx", "ir") if getattr(self, k))
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+class DatasetSpec(Strict):
+    """A dataset: a recipe split, a 'package.module:function' returning an iterable, or .npy/.npz files.
+
+    Items are (inputs, target) pairs; inputs are shaped like the model's inputs, batch dimension included.
+    """
+
+    recipe: str | None = Field(None, description="recipe name; defaults to the model's recipe when split is given")
+    split: str | None = Field(None, description="the recipe's split, e.g. calibration or validation")
+    factory: str | None = Field(None, description="'package.module:function' returning an iterable of items")
+    path: str | None = Field(None, description=".npz (arrays 'inputs' and optional 'labels') or .npy of inputs")
+    inputs_key: str = "inputs"
+    labels_key: str = "labels"
+    batch_size: int = Field(1, ge=1, description="samples per item when slicing .npy/.npz arrays")
+    limit: int | None = Field(None, ge=1, description="use at most this many items")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        sources = [k for k in ("split", "factory", "path") if getattr(self, k)]
+        if len(sources) != 1:
+            raise ValueError(f"give exactly one of split (with a recipe), factory, path (got {sources or 'none'})")
+        if self.recipe and not self.split:
+            raise ValueError("recipe needs a split")
+        return self
+
+
+class MetricSpec(Strict):
+    function: str = Field(
+        description="built-in metric name (top1, mse, cosine, ...) or 'package.module:function' / 'file.py:function'"
+    )
+    higher_is_better: bool | None = Field(None, description="defaults from the built-in; true for user functions")
+    against: Literal["labels", "reference"] = Field(
+        "labels", description="compare with the dataset's labels, or with the FP32 variant's outputs"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- stages
+
+
+class IgnoredScopeSpec(Strict):
+    names: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    types: list[str] = Field(default_factory=list)
+
+
+class ExportStage(Strict):
+    stage: Literal["export"]
+    name: str = Field("fp32", description="name of the variant this stage produces")
+    input_shapes: dict[str, list[int]] | list[list[int]] | None = Field(
+        None, description="static input shapes, by input name or in input order; -1 marks a dynamic dimension"
+    )
+    dynamic_shapes: Literal["reshape", "keep"] = Field(
+        "reshape",
+        description=(
+            "reshape: make dynamic dimensions static (from input_shapes or the first calibration/validation"
+            " item) so INT8 kernels compile; keep: leave them dynamic"
+        ),
+    )
+
+
+class QuantizeStage(Strict):
+    stage: Literal["quantize"]
+    name: str = Field("int8", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="variant to quantize")
+    dataset: str = Field(description="calibration dataset name (from datasets:)")
+    subset_size: int = Field(300, ge=1, description="calibration samples NNCF uses")
+    preset: Literal["performance", "mixed"] | None = None
+    model_type: Literal["transformer"] | None = None
+    fast_bias_correction: bool = True
+    ignored_scope: IgnoredScopeSpec | None = None
+
+
+class CompileStage(Strict):
+    stage: Literal["compile"]
+    hint: Literal["latency", "throughput", "cumulative_throughput"] = "throughput"
+    num_requests: int | None = Field(None, ge=1)
+    num_streams: int | Literal["auto"] | None = None
+    num_threads: int | None = Field(None, ge=1)
+    inference_precision: Literal["f32", "bf16", "f16"] | None = Field(
+        None,
+        description=(
+            "precision for compressed variants (None: the plugin default). The FP32 baseline is always"
+            " compiled as true f32, so speed-ups are measured against an honest reference."
+        ),
+    )
+    cache_dir: str | None = Field(None, description="OpenVINO model cache folder (speeds up later compiles)")
+
+
+class EvaluateStage(Strict):
+    stage: Literal["evaluate"]
+    dataset: str = Field(description="validation dataset name (from datasets:)")
+    metrics: list[str] | None = Field(None, description="metric names (from metrics:); default all")
+
+
+class BenchmarkStage(Strict):
+    stage: Literal["benchmark"]
+    duration_s: float | None = Field(None, gt=0, description="measure for this long (default 10 s)")
+    iterations: int | None = Field(None, ge=1, description="or for exactly this many inferences")
+    warmup_iterations: int = Field(1, ge=0)
+    num_requests: int | None = Field(None, ge=1, description="default: the compiled model's optimal number")
+    repeats: int = Field(1, ge=1, description="repeat the measurement, interleaving variants")
+    dataset: str | None = Field(None, description="feed these inputs (default: random inputs of the right shape)")
+
+    @model_validator(mode="after")
+    def _duration_or_iterations(self) -> BenchmarkStage:
+        if self.duration_s is not None and self.iterations is not None:
+            raise ValueError("give duration_s or iterations, not both")
+        return self
+
+
+StageConfig = Annotated[
+    ExportStage | QuantizeStage | CompileStage | EvaluateStage | BenchmarkStage,
+    Field(discriminator="stage"),
+]
+COMPRESSION_STAGES = ("quantize",)
+
+
+# ---------------------------------------------------------------------------------------------- pipeline
+
+
+class PipelineConfig(Strict):
+    name: str = Field(description="pipeline name, used in reports and history")
+    description: str | None = None
+    model: ModelSource
+    datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    stages: list[StageConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PipelineConfig:
+        _check_references(self)
+        _check_stage_order(self)
+        return self
+
+
+# Kept here (not imported from ovq.metrics) so that validating a file never imports numpy-heavy modules.
+BUILTIN_METRIC_NAMES = ("cosine", "mse", "top1")
+
+
+def _check_references(config: PipelineConfig) -> None:
+    for name, metric in config.metrics.items():
+        if metric.function not in BUILTIN_METRIC_NAMES and ":" not in metric.function:
+            raise ValueError(
+                f"metrics.{name}.function: {metric.function!r} is neither a built-in metric"
+                f" ({', '.join(BUILTIN_METRIC_NAMES)}) nor a 'module:function' reference"
+            )
+    for name, spec in config.datasets.items():
+        if spec.split and not (spec.recipe or config.model.recipe):
+            raise ValueError(f"datasets.{name}: split needs a recipe (set recipe here or model.recipe)")
+    for index, stage in enumerate(config.stages):
+        dataset = getattr(stage, "dataset", None)
+        if dataset is not None and dataset not in config.datasets:
+            raise ValueError(
+                f"stages[{index}] ({stage.stage}).dataset: {dataset!r} is not defined;"
+                f" defined datasets: {sorted(config.datasets) or 'none'}"
+            )
+        if isinstance(stage, EvaluateStage):
+            if not config.metrics:
+                raise ValueError(f"stages[{index}] (evaluate): no metrics defined; add a metrics: block")
+            for metric in stage.metrics or []:
+                if metric not in config.metrics:
+                    raise ValueError(
+                        f"stages[{index}] (evaluate).metrics: {metric!r} is not defined;"
+                        f" defined metrics: {sorted(config.metrics)}"
+                    )
+
+
+def _check_stage_order(config: PipelineConfig) -> None:
+    kinds = [stage.stage for stage in config.stages]
+    if kinds[0] != "export":
+        raise ValueError(f"stages[0] must be export (got {kinds[0]}): every pipeline starts from an IR")
+    if kinds.count("export") != 1:
+        raise ValueError("export may appear only once, as the first stage")
+    variants = {config.stages[0].name}  # type: ignore[union-attr]
+    compiled = False
+    for index, stage in enumerate(config.stages[1:], start=1):
+        where = f"stages[{index}] ({stage.stage})"
+        if isinstance(stage, QuantizeStage):
+            if compiled:
+                raise ValueError(f"{where}: compression must come before compile")
+            if stage.source not in variants:
+                raise ValueError(f"{where}.source: {stage.source!r} is not produced earlier; known: {sorted(variants)}")
+            if stage.name in variants:
+                raise ValueError(f"{where}.name: variant {stage.name!r} already exists; names must be unique")
+            variants.add(stage.name)
+        elif isinstance(stage, CompileStage):
+            if compiled:
+                raise ValueError(f"{where}: compile may appear only once")
+            compiled = True
+        elif isinstance(stage, EvaluateStage | BenchmarkStage) and not compiled:
+            raise ValueError(f"{where}: needs a compile stage before it")
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def load_pipeline(path: str | Path) -> tuple[PipelineConfig, Path]:
+    """Read and validate a pipeline file; returns the config and the folder relative paths resolve against."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputFileError(f"pipeline file not found: {file}", hint="pass the path to a .yaml pipeline file")
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}", hint="check indentation and quoting") from None
+    return parse_pipeline(raw, source=str(file)), file.resolve().parent
+
+
+def parse_pipeline(raw: Any, *, source: str = "<config>") -> PipelineConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with name, model and stages")
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, each naming the field path and what is allowed there."""
+    lines = []
+    for error in exc.errors():
+        loc = _format_loc(error["loc"])
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_fields(error["loc"][:-1])
+            close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1, cutoff=0.6)
+            suggestion = f"; did you mean {close[0]!r}?" if close else ""
+            listing = f" allowed: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"{loc}: unknown field{suggestion}{listing}")
+        elif error["type"] == "union_tag_invalid":
+            lines.append(f"{loc}: unknown stage {error['input'].get('stage')!r}; allowed: {', '.join(STAGE_KINDS)}")
+        elif error["type"] == "union_tag_not_found":
+            lines.append(f"{loc}: missing 'stage:'; allowed: {', '.join(STAGE_KINDS)}")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {message}" if loc else message)
+    return "\n  ".join(lines)
+
+
+STAGE_KINDS = ("export", "quantize", "compile", "evaluate", "benchmark")
+_STAGE_MODELS: dict[str, type[BaseModel]] = {
+    "export": ExportStage,
+    "quantize": QuantizeStage,
+    "compile": CompileStage,
+    "evaluate": EvaluateStage,
+    "benchmark": BenchmarkStage,
+}
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    skip_next_tag = False
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+            # After a stage index pydantic puts the discriminator tag; it is not a real field.
+            skip_next_tag = index > 0 and loc[index - 1] == "stages"
+        elif skip_next_tag:
+            skip_next_tag = False
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
+    """Walk the schema along an error location to list the fields allowed there."""
+    model: Any = PipelineConfig
+    index = 0
+    while index < len(loc):
+        part = loc[index]
+        if model is PipelineConfig and part == "stages":
+            # ("stages", list index, discriminator tag, ...)
+            model = _STAGE_MODELS.get(str(loc[index + 2])) if len(loc) > index + 2 else None
+            if model is None:
+                return []
+            index += 3
+            continue
+        if model is PipelineConfig and part in ("datasets", "metrics"):
+            model = DatasetSpec if part == "datasets" else MetricSpec
+            index += 2  # the mapping key
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+        index += 1
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def config_digest(config: PipelineConfig) -> str:
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    return PipelineConfig.model_json_schema()

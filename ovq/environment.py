@@ -1,0 +1,53 @@
+"""The software and hardware a run measured on: every number in a report is only true for this."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import platform
+from typing import Any
+
+import ovq
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _cpu() -> tuple[str, list[str]]:
+    model, flags = platform.processor() or "unknown", []
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = value.split()
+                    break
+    except OSError:
+        pass
+    # Only the flags that decide which OpenVINO kernels run.
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
+    return model, [flag for flag in wanted if flag in flags]
+
+
+def environment() -> dict[str, Any]:
+    """Versions (ovq, openvino, nncf, torch), Python, platform and CPU, without importing the heavy libraries."""
+    cpu, flags = _cpu()
+    return {
+        "ovq": ovq.__version__,
+        "openvino": _version("openvino"),
+        "nncf": _version("nncf"),
+        "torch": _version("torch"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": flags,
+    }

@@ -1,0 +1,131 @@
+"""What the stages of one run share: the config, the run folder, the variants, lazily loaded data."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import ovq
+from ovq.artifacts import ir_size_bytes
+from ovq.config import CompileStage, PipelineConfig
+from ovq.data import Item, check_fits, load_dataset
+from ovq.metrics import Metric, resolve_metric
+from ovq.recipes import find_recipe
+
+if TYPE_CHECKING:
+    import openvino as ov
+
+    from ovq.stages.compile import CompiledVariant
+
+
+class Reporter(Protocol):
+    """How a run tells a human what it is doing. The CLI renders it with rich; the library default is silent."""
+
+    def stage_started(self, name: str) -> None: ...
+
+    def stage_finished(self, record: dict[str, Any]) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+    def progress(self, description: str, total: float | None) -> contextlib.AbstractContextManager[Callable[[float], None]]:
+        """A context yielding update(completed) for a long step (calibration, evaluation, benchmarking)."""
+        ...
+
+
+class SilentReporter:
+    def stage_started(self, name: str) -> None:
+        pass
+
+    def stage_finished(self, record: dict[str, Any]) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: float | None) -> Iterator[Callable[[float], None]]:
+        yield lambda completed: None
+
+
+@dataclass
+class Variant:
+    """One model the run produced (fp32, int8, ...), with what was measured on it."""
+
+    name: str
+    precision: str
+    source: str | None
+    model_path: Path
+    compiled: CompiledVariant | None = None
+    accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    benchmark: dict[str, Any] | None = None
+    execution_precision: dict[str, Any] | None = None
+    outputs: dict[str, list[Any]] = field(default_factory=dict)  # dataset name -> first outputs, for reference metrics
+
+    @property
+    def size_bytes(self) -> int:
+        return ir_size_bytes(self.model_path)
+
+    def to_report(self, reference_size: int | None) -> dict[str, Any]:
+        size = self.size_bytes
+        primary = next(iter(self.accuracy.values()), None)
+        return {
+            "name": self.name,
+            "precision": self.precision,
+            "source": self.source,
+            "model_path": str(self.model_path),
+            "size_bytes": size,
+            "size_ratio": round(size / reference_size, 4) if reference_size else None,
+            "compile": self.compiled.to_dict() if self.compiled else None,
+            "accuracy": primary,
+            "metrics": self.accuracy,
+            "benchmark": self.benchmark,
+            "execution_precision": self.execution_precision,
+        }
+
+
+@dataclass
+class RunContext:
+    config: PipelineConfig
+    base_dir: Path
+    run_dir: Path
+    config_digest: str
+    reporter: Reporter = field(default_factory=SilentReporter)
+    variants: dict[str, Variant] = field(default_factory=dict)
+    compile_stage: CompileStage | None = None
+    _datasets: dict[str, list[Item]] = field(default_factory=dict)
+    _metrics: dict[str, Metric] = field(default_factory=dict)
+
+    def recipe(self) -> ModuleType | None:
+        name = self.config.model.recipe
+        return find_recipe(name, base_dir=self.base_dir) if name else None
+
+    def dataset(self, name: str, *, model: ov.Model | None = None) -> list[Item]:
+        """The named dataset, loaded once; checked against the model's inputs when a model is given."""
+        if name not in self._datasets:
+            self._datasets[name] = load_dataset(
+                self.config.datasets[name], base_dir=self.base_dir, default_recipe=self.config.model.recipe
+            )
+        items = self._datasets[name]
+        if model is not None:
+            check_fits(model, items, dataset_name=name)
+        return items
+
+    def metric(self, name: str) -> Metric:
+        if name not in self._metrics:
+            self._metrics[name] = resolve_metric(name, self.config.metrics[name], base_dir=self.base_dir)
+        return self._metrics[name]
+
+    def stage_dir(self, index: int, label: str) -> Path:
+        return self.run_dir / "stages" / f"{index:02d}-{label.replace(':', '-')}"
+
+    def provenance(self, stage: str) -> dict[str, str]:
+        return {"version": ovq.__version__, "config_hash": self.config_digest, "pipeline": self.config.name, "stage": stage}
+
+    @property
+    def reference(self) -> Variant:
+        """The floating-point variant every other one is compared with (the export stage's)."""
+        return next(iter(self.variants.values()))

@@ -1,0 +1,130 @@
+"""INT8 static post-training quantization with NNCF."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ovq.errors import ConfigError, ModelFormatError
+
+if TYPE_CHECKING:
+    import nncf
+    import openvino as ov
+
+    from ovq.config import QuantizeStage
+    from ovq.run_context import RunContext
+
+LOW_PRECISION_WEIGHT_TYPES = ("u8", "i8", "u4", "i4", "nf4", "f4e2m1")
+
+
+def compression_state(model: ov.Model) -> str | None:
+    """Say how a model is already compressed ('int8 fake-quantize', 'u4 weights', ...) or None."""
+    op_types = {op.get_type_name() for op in model.get_ops()}
+    if "FakeQuantize" in op_types:
+        return "it already has FakeQuantize operations (INT8 quantized)"
+    if "FakeConvert" in op_types:
+        return "it already has FakeConvert operations (FP8 quantized)"
+    for op in model.get_ops():
+        if op.get_type_name() == "Constant" and op.get_output_element_type(0).get_type_name() in LOW_PRECISION_WEIGHT_TYPES:
+            consumers = op.output(0).get_target_inputs()
+            if any(c.get_node().get_type_name() == "Convert" for c in consumers):
+                return f"its weights are already compressed ({op.get_output_element_type(0).get_type_name()} constants)"
+    return None
+
+
+def refuse_if_compressed(model: ov.Model, *, what: str = "quantize") -> None:
+    state = compression_state(model)
+    if state is not None:
+        raise ModelFormatError(
+            f"refusing to {what} this model: {state}",
+            hint="start from the floating-point model (the export stage's IR), not a compressed one",
+        )
+
+
+def make_ignored_scope(
+    names: Sequence[str] = (), patterns: Sequence[str] = (), types: Sequence[str] = ()
+) -> nncf.IgnoredScope | None:
+    import nncf
+
+    if not (names or patterns or types):
+        return None
+    # validate=True: an entry that matches nothing is an error, never a silent no-op.
+    return nncf.IgnoredScope(names=list(names), patterns=list(patterns), types=list(types), validate=True)
+
+
+def quantize(
+    model: ov.Model,
+    calibration_items: Sequence[Any],
+    *,
+    transform: Callable[[Any], Any] | None = None,
+    subset_size: int = 300,
+    preset: str | None = None,
+    model_type: str | None = None,
+    fast_bias_correction: bool = True,
+    ignored_scope: nncf.IgnoredScope | None = None,
+    advanced_parameters: Any = None,
+) -> ov.Model:
+    """INT8 static PTQ of an OpenVINO model.
+
+    calibration_items are dataset items; transform maps an item to the model's inputs (default: the first
+    element of an (inputs, target) pair).
+
+    >>> int8_model = quantize(fp32_model, calibration_items, subset_size=300)
+    """
+    import nncf
+
+    refuse_if_compressed(model)
+    to_inputs = transform or _inputs_of
+    kwargs: dict[str, Any] = {
+        "subset_size": min(subset_size, len(calibration_items)),
+        "fast_bias_correction": fast_bias_correction,
+    }
+    if preset is not None:
+        kwargs["preset"] = nncf.QuantizationPreset(preset)
+    if model_type is not None:
+        kwargs["model_type"] = nncf.ModelType(model_type)
+    if ignored_scope is not None:
+        kwargs["ignored_scope"] = ignored_scope
+    if advanced_parameters is not None:
+        kwargs["advanced_parameters"] = advanced_parameters
+    try:
+        return nncf.quantize(model, nncf.Dataset(calibration_items, to_inputs), **kwargs)
+    except nncf.ValidationError as exc:
+        raise ConfigError(f"ignored_scope: {exc}", hint="use operation names as they appear in the IR (layer name attributes in model.xml)") from None
+
+
+def _inputs_of(item: Any) -> Any:
+    return item[0] if isinstance(item, tuple) else item
+
+
+# ------------------------------------------------------------------------------------------ pipeline adapter
+
+
+def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> dict[str, Any]:
+    import openvino as ov
+
+    from ovq.artifacts import save_ir, staged_dir
+    from ovq.run_context import Variant
+
+    source = ctx.variants[stage.source]
+    model = ov.Core().read_model(source.model_path)
+    refuse_if_compressed(model)
+    # Fail on data that does not fit before the (long) calibration starts, showing both shapes.
+    items = ctx.dataset(stage.dataset, model=model)
+    scope = stage.ignored_scope
+    with ctx.reporter.progress(f"calibrating {stage.name} on {min(stage.subset_size, len(items))} samples", None):
+        quantized = quantize(
+            model,
+            items,
+            subset_size=stage.subset_size,
+            preset=stage.preset,
+            model_type=stage.model_type,
+            fast_bias_correction=stage.fast_bias_correction,
+            ignored_scope=make_ignored_scope(scope.names, scope.patterns, scope.types) if scope else None,
+        )
+    with staged_dir(ctx.stage_dir(index, label)) as folder:
+        path = save_ir(quantized, folder, provenance=ctx.provenance(label))
+    final = ctx.stage_dir(index, label) / path.name
+    ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
+    fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
+    return {"variant": stage.name, "calibration_samples": min(stage.subset_size, len(items)), "fake_quantize_ops": fake_quantize}
