@@ -119,14 +119,21 @@ def pipeline_run(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress, only the result")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print report.json to stdout")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="run every stage again (and refresh the cache)")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="neither read nor write the stage cache")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
 ) -> None:
-    """Run a pipeline and write RUN_DIR/report.json (+ report.md, report.html)."""
+    """Run a pipeline and write RUN_DIR/report.json (+ report.md, report.html).
+
+    Stage results are cached by their inputs and library versions: an unchanged rerun reuses them.
+    """
     from ovq.pipeline import run_pipeline
 
     started = time.perf_counter()
     with user_errors(debug):
-        report = run_pipeline(pipeline_file, output_dir=output, reporter=ConsoleReporter(quiet))
+        report = run_pipeline(
+            pipeline_file, output_dir=output, reporter=ConsoleReporter(quiet), cache=not no_cache, fresh=fresh
+        )
     if json_output:
         stdout.print_json(json.dumps(report))
         return
@@ -161,6 +168,28 @@ def pipeline_schema(
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n")
+
+
+cache_app = typer.Typer(help="The stage cache shared by all runs (OVQ_CACHE_DIR, default ~/.cache/ovq).")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """Where the stage cache is, how many entries and bytes it holds."""
+    from ovq.stage_cache import StageCache
+
+    summary = StageCache().summary()
+    stdout.print(f"{summary['path']}: {summary['entries']} entries, {summary['size_bytes'] / 1e6:.1f} MB")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every cached stage result (the next runs start fresh)."""
+    from ovq.stage_cache import StageCache
+
+    cache = StageCache()
+    stdout.print(f"removed {cache.clear()} entries from {cache.root}")
 
 
 def main() -> None:

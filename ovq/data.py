@@ -127,3 +127,16 @@ def _static(shape: Sequence[int]) -> Any:
 
 def first_input_shapes(items: Sequence[Item]) -> list[list[int]]:
     return [list(a.shape) for a in input_arrays(items[0][0])]
+
+
+def items_digest(items: Sequence[Item]) -> str:
+    """A digest of the data itself (not of where it came from), so any change to it is noticed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for inputs, target in items:
+        for array in input_arrays(inputs):
+            digest.update(str((array.dtype, array.shape)).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr(np.asarray(target).tolist() if target is not None else None).encode())
+    return digest.hexdigest()

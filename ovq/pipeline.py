@@ -6,16 +6,19 @@ nothing is logged-and-ignored. Unexpected exceptions become StageError(stage) fr
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ovq.config import PipelineConfig, config_digest, load_pipeline
+from ovq.artifacts import staged_dir
+from ovq.config import CompileStage, ExportStage, PipelineConfig, StageConfig, config_digest, load_pipeline
 from ovq.errors import OvqError, StageError
 from ovq.report import new_report, now_iso, write_report
-from ovq.run_context import Reporter, RunContext, SilentReporter
+from ovq.run_context import Reporter, RunContext, SilentReporter, Variant
+from ovq.stage_cache import StageCache, link_or_copy_tree
 from ovq.stages import STAGE_ADAPTERS
 
 
@@ -39,8 +42,15 @@ def run_pipeline(
     output_dir: str | Path | None = None,
     base_dir: Path | None = None,
     reporter: Reporter | None = None,
+    cache: StageCache | None | bool = True,
+    fresh: bool = False,
+    remeasure: Collection[str] = (),
 ) -> dict[str, Any]:
     """Run a pipeline file (or a parsed config) and return its report.
+
+    cache: True for the default stage cache, a StageCache, or False/None for none. fresh: run every stage
+    (and refresh the cache). remeasure: stage kinds never served from the cache (nightly jobs re-measure
+    "benchmark" every night, because a slower machine is exactly what they look for).
 
     >>> report = run_pipeline("pipelines/quickstart.yaml", output_dir="runs/quickstart")
     >>> report["variants"][1]["benchmark"]["throughput_fps"]
@@ -54,8 +64,16 @@ def run_pipeline(
     run_dir = Path(output_dir) if output_dir is not None else default_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     digest = config_digest(config)
+    stage_cache = StageCache() if cache is True else (cache or None)
+    if stage_cache is not None:
+        stage_cache.remove_stale_staging()
     ctx = RunContext(
-        config=config, base_dir=base_dir, run_dir=run_dir, config_digest=digest, reporter=reporter or SilentReporter()
+        config=config,
+        base_dir=base_dir,
+        run_dir=run_dir,
+        config_digest=digest,
+        reporter=reporter or SilentReporter(),
+        cache=stage_cache,
     )
     report = new_report(pipeline=config.name, pipeline_file=pipeline_file, config_digest=digest)
     started = time.perf_counter()
@@ -67,7 +85,10 @@ def run_pipeline(
             ctx.reporter.stage_started(label)
             stage_started = time.perf_counter()
             try:
-                record["details"] = adapter(ctx, stage, index, label)
+                if isinstance(stage, CompileStage):
+                    ctx.compile_stage = stage
+                reusable = not fresh and stage.stage not in remeasure
+                record["details"], record["cached"] = _run_or_reuse(ctx, stage, index, label, adapter, reusable)
                 record["status"] = "succeeded"
             except OvqError as exc:
                 record["status"] = "failed"
@@ -95,6 +116,72 @@ def run_pipeline(
     finally:
         _finish(report, ctx, started)
     return report
+
+
+def _stage_key(ctx: RunContext, stage: StageConfig) -> str | None:
+    """Everything the stage's result depends on; None when the run has no cache."""
+    if ctx.cache is None:
+        return None
+    parts: dict[str, Any] = {
+        "kind": stage.stage,
+        "config": stage.model_dump(mode="json"),
+        "variants": {name: [v.precision, ctx.ir_digest(v)] for name, v in ctx.variants.items()},
+    }
+    if isinstance(stage, ExportStage):
+        parts["source"] = ctx.source_digest()
+        if not ctx.config.model.recipe and stage.input_shapes is None:
+            # The example input (hence the static shapes) comes from the first dataset.
+            parts["example_data"] = ctx.dataset_digest(next(iter(ctx.config.datasets))) if ctx.config.datasets else None
+    dataset = getattr(stage, "dataset", None)
+    if dataset is not None:
+        parts["dataset"] = ctx.dataset_digest(dataset)
+    if stage.stage in ("evaluate", "benchmark"):
+        parts["compile"] = ctx.compile_stage.model_dump(mode="json") if ctx.compile_stage else None
+        parts["metrics"] = {name: spec.model_dump(mode="json") for name, spec in ctx.config.metrics.items()}
+    return ctx.cache.key(parts)
+
+
+def _snapshot(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    # A JSON round trip: stages mutate nested dicts in place, the snapshot must not follow them.
+    return json.loads(json.dumps({name: v.state(ctx.run_dir) for name, v in ctx.variants.items()}, default=str))  # type: ignore[no-any-return]
+
+
+def _run_or_reuse(
+    ctx: RunContext,
+    stage: StageConfig,
+    index: int,
+    label: str,
+    adapter: Callable[..., dict[str, Any]],
+    reusable: bool,
+) -> tuple[dict[str, Any], bool]:
+    """Replay the stage from the cache when its key is known, else run it and store its result."""
+    key = _stage_key(ctx, stage)
+    stage_dir = ctx.stage_dir(index, label)
+    entry = ctx.cache.lookup(key) if ctx.cache is not None and key is not None and reusable else None
+    if entry is not None:
+        if entry.files.is_dir():
+            with staged_dir(stage_dir) as staging:
+                link_or_copy_tree(entry.files, staging)
+        for name, state in entry.record["variants"].items():
+            variant = ctx.variants.get(name)
+            if variant is None:
+                variant = ctx.variants[name] = Variant(name=name, precision="", source=None, model_path=ctx.run_dir)
+            variant.apply_state(state, ctx.run_dir)
+        return entry.record["details"], True
+    before = _snapshot(ctx)
+    details = adapter(ctx, stage, index, label)
+    if ctx.cache is not None and key is not None:
+        after = _snapshot(ctx)
+        changes = {
+            name: {field: value for field, value in state.items() if before.get(name, {}).get(field) != value}
+            for name, state in after.items()
+        }
+        ctx.cache.store(
+            key,
+            {"stage": label, "details": details, "variants": {n: c for n, c in changes.items() if c}},
+            files_from=stage_dir if stage_dir.is_dir() else None,
+        )
+    return details, False
 
 
 def _finish(report: dict[str, Any], ctx: RunContext, started: float) -> None:

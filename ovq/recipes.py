@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+from ovq.artifacts import file_digest
+from ovq.config import ModelSource
 from ovq.errors import ConfigError
 from ovq.references import load_module_from_file
 
@@ -43,3 +45,31 @@ def find_recipe(name: str, *, base_dir: Path | None = None) -> ModuleType:
         f"model recipe {name!r} not found",
         hint=f"available recipes: {', '.join(available) or 'none'} (searched {', '.join(map(str, roots))})",
     )
+
+
+def model_source_digest(source: ModelSource, base_dir: Path | None) -> str:
+    """A digest of the files a model comes from: the recipe folder's code, the factory's module, the model file."""
+    import hashlib
+    import importlib.util
+
+    files: list[Path] = []
+    if source.recipe:
+        recipe = find_recipe(source.recipe, base_dir=base_dir)
+        assert recipe.__file__ is not None
+        files = sorted(Path(recipe.__file__).parent.glob("*.py"))
+    elif source.factory:
+        module = source.factory.rpartition(":")[0]
+        if module.endswith(".py"):
+            path = Path(module)
+            files = [path if path.is_absolute() or base_dir is None else base_dir / path]
+        else:
+            spec = importlib.util.find_spec(module)
+            origin = spec.origin if spec else None
+            files = [Path(origin)] if origin else []
+    else:
+        path = Path(source.onnx or source.ir or "")
+        path = path if path.is_absolute() or base_dir is None else base_dir / path
+        files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+    existing = [f for f in files if f.is_file()]
+    names = hashlib.sha256(repr(source.model_dump()).encode()).hexdigest()
+    return names + ":" + (file_digest(*existing) if existing else "")

@@ -10,11 +10,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import ovq
-from ovq.artifacts import ir_size_bytes
+from ovq.artifacts import ir_digest, ir_size_bytes
 from ovq.config import CompileStage, PipelineConfig
-from ovq.data import Item, check_fits, load_dataset
+from ovq.data import Item, check_fits, items_digest, load_dataset
 from ovq.metrics import Metric, resolve_metric
-from ovq.recipes import find_recipe
+from ovq.recipes import find_recipe, model_source_digest
+from ovq.stage_cache import StageCache
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -59,11 +60,24 @@ class Variant:
     precision: str
     source: str | None
     model_path: Path
-    compiled: CompiledVariant | None = None
+    compiled: CompiledVariant | None = None  # in memory only; recompiled on demand after a cache hit
+    compile_info: dict[str, Any] | None = None
     accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)
     benchmark: dict[str, Any] | None = None
     execution_precision: dict[str, Any] | None = None
     outputs: dict[str, list[Any]] = field(default_factory=dict)  # dataset name -> first outputs, for reference metrics
+
+    # What a stage may change on a variant; the stage cache stores and replays exactly these.
+    STATE_FIELDS = ("precision", "source", "model_path", "compile_info", "accuracy", "benchmark", "execution_precision")
+
+    def state(self, run_dir: Path) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in self.STATE_FIELDS}
+        values["model_path"] = str(self.model_path.relative_to(run_dir))
+        return values
+
+    def apply_state(self, state: dict[str, Any], run_dir: Path) -> None:
+        for name, value in state.items():
+            setattr(self, name, run_dir / value if name == "model_path" else value)
 
     @property
     def size_bytes(self) -> int:
@@ -79,7 +93,7 @@ class Variant:
             "model_path": str(self.model_path),
             "size_bytes": size,
             "size_ratio": round(size / reference_size, 4) if reference_size else None,
-            "compile": self.compiled.to_dict() if self.compiled else None,
+            "compile": self.compile_info,
             "accuracy": primary,
             "metrics": self.accuracy,
             "benchmark": self.benchmark,
@@ -96,8 +110,10 @@ class RunContext:
     reporter: Reporter = field(default_factory=SilentReporter)
     variants: dict[str, Variant] = field(default_factory=dict)
     compile_stage: CompileStage | None = None
+    cache: StageCache | None = None
     _datasets: dict[str, list[Item]] = field(default_factory=dict)
     _metrics: dict[str, Metric] = field(default_factory=dict)
+    _digests: dict[str, str] = field(default_factory=dict)
 
     def recipe(self) -> ModuleType | None:
         name = self.config.model.recipe
@@ -121,6 +137,39 @@ class RunContext:
 
     def stage_dir(self, index: int, label: str) -> Path:
         return self.run_dir / "stages" / f"{index:02d}-{label.replace(':', '-')}"
+
+    def compiled(self, variant: Variant) -> CompiledVariant:
+        """The variant compiled with the pipeline's compile settings (compiled now if a cache hit skipped it)."""
+        if variant.compiled is None:
+            from ovq.stages.compile import compile_variant
+
+            assert self.compile_stage is not None  # the config guarantees a compile stage first
+            variant.compiled = compile_variant(variant, self.compile_stage)
+        return variant.compiled
+
+    def reference_outputs(self, dataset: str) -> list[Any]:
+        """The reference variant's outputs on a dataset, for metrics measured against it."""
+        reference = self.reference
+        if dataset not in reference.outputs:
+            from ovq.stages.evaluate import infer_outputs
+
+            reference.outputs[dataset] = infer_outputs(self.compiled(reference).compiled, self.dataset(dataset))
+        return reference.outputs[dataset]
+
+    def dataset_digest(self, name: str) -> str:
+        if name not in self._digests:
+            self._digests[name] = items_digest(self.dataset(name))
+        return self._digests[name]
+
+    def source_digest(self) -> str:
+        """What the export stage's result depends on: the model source's files."""
+        return model_source_digest(self.config.model, self.base_dir)
+
+    def ir_digest(self, variant: Variant) -> str:
+        key = f"ir:{variant.model_path}"
+        if key not in self._digests:
+            self._digests[key] = ir_digest(variant.model_path)
+        return self._digests[key]
 
     def provenance(self, stage: str) -> dict[str, str]:
         return {"version": ovq.__version__, "config_hash": self.config_digest, "pipeline": self.config.name, "stage": stage}

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import openvino as ov
 
     from ovq.config import CompileStage
-    from ovq.run_context import RunContext
+    from ovq.run_context import RunContext, Variant
 
 # Read back after compiling: what the plugin actually chose, which is what a user needs to reproduce a number.
 RESOLVED_PROPERTIES = (
@@ -168,21 +168,25 @@ def _as_int(value: Any) -> int | None:
 REFERENCE_PRECISION = "f32"
 
 
+def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
+    """Compile one pipeline variant with the stage's settings; the FP32 reference always as true f32."""
+    return compile_model(
+        variant.model_path,
+        hint=stage.hint,
+        num_requests=stage.num_requests,
+        num_streams=stage.num_streams,
+        num_threads=stage.num_threads,
+        inference_precision=REFERENCE_PRECISION if variant.precision == "fp32" else stage.inference_precision,
+        cache_dir=stage.cache_dir,
+    )
+
+
 def run_stage(ctx: RunContext, stage: CompileStage, index: int, label: str) -> dict[str, Any]:
-    ctx.compile_stage = stage
     details: dict[str, Any] = {}
     for variant in ctx.variants.values():
-        precision = REFERENCE_PRECISION if variant.precision == "fp32" else stage.inference_precision
         with ctx.reporter.progress(f"compiling {variant.name}", None):
-            variant.compiled = compile_model(
-                variant.model_path,
-                hint=stage.hint,
-                num_requests=stage.num_requests,
-                num_streams=stage.num_streams,
-                num_threads=stage.num_threads,
-                inference_precision=precision,
-                cache_dir=stage.cache_dir,
-            )
+            variant.compiled = compile_variant(variant, stage)
+        variant.compile_info = variant.compiled.to_dict()
         details[variant.name] = {
             "compile_ms": round(variant.compiled.compile_ms, 3),
             "inference_precision": variant.compiled.inference_precision,

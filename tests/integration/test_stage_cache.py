@@ -1,0 +1,117 @@
+"""Cached and resumable stages: reuse when nothing changed, invalidation when something did, kill -9 safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ovq import environment as environment_module
+from ovq.pipeline import run_pipeline
+from ovq.stage_cache import StageCache
+from tests import tiny_models
+
+FACTORY = f"{Path(tiny_models.__file__).resolve()}:tiny_cnn"
+
+
+def pipeline_file(tmp_path: Path, *, subset_size: int = 8, duration_s: float = 0.3) -> Path:
+    config: dict[str, Any] = {
+        "name": "cache",
+        "model": {"factory": FACTORY},
+        "datasets": {"data": {"path": str(tiny_models.write_npz(tmp_path / "data.npz"))}},
+        "metrics": {"top1": {"function": "top1"}},
+        "stages": [
+            {"stage": "export"},
+            {"stage": "quantize", "dataset": "data", "subset_size": subset_size},
+            {"stage": "compile", "hint": "latency"},
+            {"stage": "evaluate", "dataset": "data"},
+            {"stage": "benchmark", "duration_s": duration_s},
+        ],
+    }
+    path = tmp_path / f"pipeline-{subset_size}-{duration_s}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cached(report: dict[str, Any]) -> dict[str, bool]:
+    return {stage["name"]: stage["cached"] for stage in report["stages"]}
+
+
+def test_unchanged_rerun_reuses_every_stage(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "cache")
+    first = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    second = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
+    assert not any(cached(first).values())
+    assert all(cached(second).values())
+    for a, b in zip(first["variants"], second["variants"], strict=True):
+        assert a["accuracy"] == b["accuracy"] and a["benchmark"] == b["benchmark"]
+        assert Path(b["model_path"]).is_file() and str(tmp_path / "b") in b["model_path"]
+    fresh = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "c", cache=cache, fresh=True)
+    assert not any(cached(fresh).values())
+
+
+def test_config_change_invalidates_from_that_stage_on(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "cache")
+    run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    changed = run_pipeline(pipeline_file(tmp_path, subset_size=4), output_dir=tmp_path / "b", cache=cache)
+    assert cached(changed)["export"] is True
+    assert cached(changed)["quantize"] is False
+
+
+def test_library_upgrade_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = StageCache(tmp_path / "cache")
+    run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    real = environment_module.environment()
+    monkeypatch.setattr("ovq.stage_cache.environment", lambda: {**real, "nncf": "999.0"})
+    upgraded = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
+    assert not any(cached(upgraded).values())
+
+
+def test_nightly_remeasures_speed_but_reuses_the_rest(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "cache")
+    run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    nightly = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache, remeasure=("benchmark",))
+    assert cached(nightly) == {"export": True, "quantize": True, "compile": True, "evaluate": True, "benchmark": False}
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache-root"
+    pipeline = pipeline_file(tmp_path, duration_s=30)
+    env = {**os.environ, "OVQ_CACHE_DIR": str(cache_dir)}
+    ovq = Path(sys.executable).parent / "ovq"
+    process = subprocess.Popen([str(ovq), "pipeline", "run", str(pipeline), "-o", str(tmp_path / "killed"), "-q"], env=env)
+    stages = cache_dir / "stages"
+    deadline = time.monotonic() + 120
+    # Export, quantize, compile and the variant scores are stored; the benchmark (30 s) is under way.
+    while time.monotonic() < deadline:
+        entries = [p for p in stages.glob("*") if not p.name.startswith(".")] if stages.exists() else []
+        if len(entries) >= 4:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    entries = [p for p in stages.iterdir() if not p.name.startswith(".")]
+    assert entries and all((p / "record.json").is_file() for p in entries)  # no torn entry
+    assert not (tmp_path / "killed" / "report.json").exists()  # the killed run got no report at all
+
+    resumed = subprocess.run(
+        [str(ovq), "pipeline", "run", str(pipeline_file(tmp_path, duration_s=30)), "-o", str(tmp_path / "resumed"), "--json", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads((tmp_path / "resumed" / "report.json").read_text())
+    assert cached(report) == {"export": True, "quantize": True, "compile": True, "evaluate": True, "benchmark": False}
+    assert report["status"] == "succeeded"
