@@ -1,0 +1,254 @@
+"""Nightly orchestration with a fake `run_pipeline`: failures do not stop the job, gates decide the code."""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ovq.errors import ConfigError, DependencyError, InputFileError, StageError
+from ovq.history import HistoryStore
+from ovq.nightly import find_pipeline_files, most_relevant_exit_code, run_nightly
+
+NIGHT = "2026-11-0{day}T02:00:00+00:00"
+
+
+def fabricated_report(spec: dict[str, Any], day: int) -> dict[str, Any]:
+    status = "failed" if spec.get("error") else "succeeded"
+    return {
+        "schema_version": 1,
+        "status": status,
+        "pipeline": spec["name"],
+        "config_digest": "cfg-1",
+        "started_at": NIGHT.format(day=day),
+        "finished_at": NIGHT.format(day=day),
+        "duration_s": 10.0,
+        "environment": {
+            "ovq": "0.1.0",
+            "openvino": "2026.4.1",
+            "nncf": "3.4.0",
+            "cpu": "Test CPU",
+            "cpu_count": 2,
+        },
+        "variants": [
+            {
+                "name": "int8",
+                "precision": "int8",
+                "size_bytes": 110_000,
+                "accuracy": {"metric": "top1", "value": spec.get("accuracy", 0.98), "higher_is_better": True},
+                "benchmark": {
+                    "hint": "throughput",
+                    "throughput_fps": spec.get("fps", 4000.0),
+                    "latency_ms": {"median": 1.0},
+                    "spread": 0.02,
+                    "noisy": False,
+                },
+            }
+        ],
+        "budget": None,
+        "error": spec.get("error"),
+    }
+
+
+class FakeRunner:
+    """Stands in for the spine: the pipeline file says what the run does."""
+
+    def __init__(self, day: int = 1) -> None:
+        self.day = day
+        self.calls: list[str] = []
+
+    def __call__(self, path: Path, output_dir: Path) -> dict[str, Any]:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        self.calls.append(spec["name"])
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if spec.get("raise") == "bug":
+            raise RuntimeError("something nobody expected")
+        if spec.get("raise") == "stage":
+            # Like the spine: write the failed report, then raise.
+            report = fabricated_report(
+                spec | {"error": {"stage": "quantize", "type": "StageError"}}, self.day
+            )
+            report["error"] |= {"message": "NNCF could not quantize", "hint": "look at the log"}
+            (output_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+            raise StageError("NNCF could not quantize", stage="quantize")
+        return fabricated_report(spec, self.day)
+
+
+def write_pipelines(folder: Path, specs: dict[str, dict[str, Any]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name, spec in specs.items():
+        (folder / file_name).write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return folder
+
+
+def test_one_failing_pipeline_does_not_stop_the_others(tmp_path: Path) -> None:
+    folder = write_pipelines(
+        tmp_path / "nightly",
+        {
+            "a.yaml": {"name": "alpha"},
+            "b.yaml": {"name": "beta", "raise": "stage"},
+            "c.yaml": {"name": "gamma", "raise": "bug"},
+            "d.yml": {"name": "delta"},
+        },
+    )
+    (folder / "notes.txt").write_text("not a pipeline", encoding="utf-8")
+    runner = FakeRunner()
+    history = HistoryStore(tmp_path / "history.sqlite")
+    result = run_nightly(
+        [folder],
+        run_pipeline=runner,
+        history=history,
+        out_dir=tmp_path / "out",
+        junit_path=tmp_path / "junit.xml",
+        summary_path=tmp_path / "summary.md",
+        plots=False,
+    )
+
+    assert runner.calls == ["alpha", "beta", "gamma", "delta"]
+    outcomes = {o.pipeline: o for o in result.outcomes}
+    assert outcomes["alpha"].ok and outcomes["delta"].ok
+    # The stage error's own report.json (written before raising) is what got recorded.
+    assert outcomes["beta"].error_exit_code == 3
+    assert outcomes["beta"].report["error"]["hint"] == "look at the log"
+    # The unexpected exception became a failed report named after the file, with its traceback kept.
+    assert outcomes["c"].error_exit_code == 1
+    assert outcomes["c"].report["error"]["type"] == "RuntimeError"
+    assert "something nobody expected" in (outcomes["c"].traceback or "")
+    # A bug in ovq outranks a stage failure.
+    assert result.exit_code == 1
+
+    assert history.count() == 4
+    assert {run.status for run in history.list()} == {"succeeded", "failed"}
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("4", "2", "0")
+    summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "2 of 4 pipeline(s) failed (exit code 1)" in summary
+    assert "RuntimeError: something nobody expected" in summary
+    assert json.loads((tmp_path / "out" / "nightly.json").read_text())["exit_code"] == 1
+
+
+def test_a_regression_fails_the_night_and_never_becomes_the_baseline(tmp_path: Path) -> None:
+    pipeline = tmp_path / "quick.yaml"
+    history = HistoryStore(tmp_path / "history.sqlite")
+
+    def night(day: int, **spec: Any) -> Any:
+        pipeline.write_text(yaml.safe_dump({"name": "quick", **spec}), encoding="utf-8")
+        return run_nightly(
+            [pipeline],
+            run_pipeline=FakeRunner(day),
+            history=history,
+            out_dir=tmp_path / f"night{day}",
+            junit_path=tmp_path / f"junit{day}.xml",
+            plots=day == 3,
+            plot_format="png",
+        )
+
+    first = night(1, fps=4000.0)
+    assert first.exit_code == 0
+    assert "no baseline yet" in first.outcomes[0].notes[0]
+
+    second = night(2, fps=3000.0)  # 25 % slower, far beyond 10 % and 2 × 2 % noise
+    assert second.exit_code == 10
+    (failed,) = second.outcomes[0].failed_gates
+    assert failed.name == "throughput_regression"
+    assert second.outcomes[0].baseline_source is not None
+    assert second.outcomes[0].baseline_source.startswith(f"last good run {first.outcomes[0].run_id}")
+    assert history.get(second.outcomes[0].run_id or -1).gate_status == "failed"
+    junit = ET.parse(tmp_path / "junit2.xml").getroot()
+    assert junit.get("failures") == "1"
+
+    # Back to normal: compared with night 1 (the last good run), not with the regressed night 2.
+    third = night(3, fps=3900.0)
+    assert third.exit_code == 0
+    assert third.outcomes[0].baseline_source.startswith(f"last good run {first.outcomes[0].run_id}")  # type: ignore[union-attr]
+    plot = third.outcomes[0].plot_path
+    assert plot is not None and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_pinned_baseline_and_the_exit_code_rule(tmp_path: Path) -> None:
+    folder = write_pipelines(
+        tmp_path / "p",
+        {
+            "slow.yaml": {"name": "slow", "fps": 3000.0},
+            "budget.yaml": {
+                "name": "budget",
+                "error": {"type": "AccuracyBudgetError", "message": "missed by 0.02"},
+            },
+        },
+    )
+    pinned = tmp_path / "baseline.yaml"
+    pinned.write_text("pipelines: {slow: {variants: {int8: {throughput_fps: 4000}}}}\n", encoding="utf-8")
+    result = run_nightly(
+        [folder],
+        run_pipeline=FakeRunner(),
+        history=None,
+        baseline_ref=pinned,
+        out_dir=tmp_path / "out",
+        plots=False,
+    )
+    outcomes = {o.pipeline: o for o in result.outcomes}
+    assert [g.name for g in outcomes["slow"].failed_gates] == ["throughput_regression"]
+    assert outcomes["slow"].exit_code == 10
+    assert outcomes["budget"].exit_code == 4
+    assert [g.name for g in outcomes["budget"].failed_gates] == ["budget"]
+    assert "does not pin budget" in outcomes["budget"].notes[0]
+    assert result.exit_code == 4  # a missed budget outranks a regression
+
+
+def test_exit_code_priority() -> None:
+    assert most_relevant_exit_code([]) == 0
+    assert most_relevant_exit_code([0, 0]) == 0
+    assert most_relevant_exit_code([10, 5, 4]) == 4
+    assert most_relevant_exit_code([10, 5]) == 5
+    assert most_relevant_exit_code([4, 3]) == 3
+    assert most_relevant_exit_code([3, 2, 10]) == 2
+    assert most_relevant_exit_code([2, 1]) == 1
+    assert most_relevant_exit_code([42]) == 1
+
+
+def test_pipeline_paths_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no pipeline files"):
+        find_pipeline_files([tmp_path / "empty"])
+    with pytest.raises(InputFileError, match=r"missing\.yaml does not exist"):
+        find_pipeline_files([tmp_path / "missing.yaml"])
+    one = tmp_path / "one.yaml"
+    one.write_text("name: one\n", encoding="utf-8")
+    assert find_pipeline_files([one, tmp_path / "." / "one.yaml"]) == [one]
+
+
+def test_tracking_asked_for_without_mlflow_fails_before_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # makes `import mlflow` fail like a missing package
+    pipeline = tmp_path / "a.yaml"
+    pipeline.write_text("name: a\n", encoding="utf-8")
+    runner = FakeRunner()
+    with pytest.raises(DependencyError, match="mlflow is not installed") as caught:
+        run_nightly(
+            [pipeline], run_pipeline=runner, history=None, out_dir=tmp_path / "o", mlflow_uri="mlruns"
+        )
+    assert "pip install mlflow" in caught.value.hint
+    assert runner.calls == []
+
+
+def test_runs_are_logged_to_a_local_mlflow_file_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for the client this test reads back with
+    from ovq.tracking import log_run
+
+    report = fabricated_report({"name": "quick"}, day=1)
+    run_id = log_run(report, tracking_uri=tmp_path / "mlruns", experiment="ovq-test")
+    run = mlflow.tracking.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).get_run(run_id)
+    assert run.data.metrics["int8.throughput_fps"] == 4000.0
+    assert run.data.params["openvino_version"] == "2026.4.1"
+    assert run.info.status == "FINISHED"
+    artifact = next((tmp_path / "mlruns").rglob("report.json"))
+    assert json.loads(artifact.read_text())["pipeline"] == "quick"
