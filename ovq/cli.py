@@ -33,6 +33,9 @@ app.add_typer(pipeline_app, name="pipeline")
 
 console = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
+if not stdout.is_terminal:
+    # Logs and CI pages are wide; rich's 80-column default would fold the comparison table.
+    stdout = Console(highlight=False, width=200)
 
 
 def fail(error: OvqError) -> NoReturn:
@@ -168,6 +171,128 @@ def pipeline_schema(
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n")
+
+
+@app.command("nightly")
+def nightly(
+    pipelines: Annotated[list[Path], typer.Argument(help="pipeline files or folders (e.g. pipelines/nightly/)")],
+    out: Annotated[Path, typer.Option("--out", help="where runs, plots and CI files go")] = Path("runs/nightly"),
+    history_path: Annotated[Path, typer.Option("--history", help="SQLite history file")] = Path(".ovq/history.sqlite"),
+    no_history: Annotated[bool, typer.Option("--no-history", help="do not record or compare with history")] = False,
+    baseline: Annotated[
+        Path | None, typer.Option("--baseline", help="pinned reference file with per-metric tolerances")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="JUnit XML (default OUT/junit.xml)")] = None,
+    summary: Annotated[Path | None, typer.Option("--summary", help="Markdown summary (default OUT/summary.md)")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="trend plot per pipeline")] = True,
+    plot_format: Annotated[str, typer.Option("--plot-format", help="svg or png")] = "svg",
+    fresh: Annotated[bool, typer.Option("--fresh", help="run every stage again, cache or not")] = False,
+    mlflow_uri: Annotated[str | None, typer.Option("--mlflow", help="log runs to MLflow (e.g. file:./mlruns)")] = None,
+    mlflow_experiment: Annotated[str, typer.Option("--mlflow-experiment")] = "ovq-nightly",
+    accuracy_drop: Annotated[float | None, typer.Option(help="max accuracy drop vs baseline (absolute)")] = None,
+    throughput_drop: Annotated[float | None, typer.Option(help="max throughput drop vs baseline (relative)")] = None,
+    latency_rise: Annotated[float | None, typer.Option(help="max median latency rise vs baseline (relative)")] = None,
+    size_rise: Annotated[float | None, typer.Option(help="max model size rise vs baseline (relative)")] = None,
+) -> None:
+    """Run pipelines as a nightly job: record history, gate against a baseline, write JUnit + Markdown.
+
+    Exit 0 when every pipeline ran and passed its gates; otherwise the most relevant error code
+    (see docs/how-to/nightly.md). One failing pipeline does not stop the others.
+    """
+    from ovq.baseline import Tolerances
+    from ovq.history import HistoryStore
+    from ovq.nightly import run_nightly
+    from ovq.pipeline import run_pipeline
+
+    reporter = ConsoleReporter(quiet=False)
+
+    def run_one(path: Path, output_dir: Path) -> dict[str, Any]:
+        console.rule(f"[bold]{path}")
+        # Speed is re-measured every night (a slower machine or runtime is what the job looks for);
+        # artifacts and scores whose inputs did not change come from the stage cache.
+        return run_pipeline(path, output_dir=output_dir, reporter=reporter, fresh=fresh, remeasure=("benchmark",))
+
+    overrides = {
+        name: value
+        for name, value in (
+            ("accuracy_drop", accuracy_drop),
+            ("throughput_drop", throughput_drop),
+            ("latency_rise", latency_rise),
+            ("size_rise", size_rise),
+        )
+        if value is not None
+    }
+    with user_errors():
+        result = run_nightly(
+            pipelines,
+            run_pipeline=run_one,
+            history=None if no_history else HistoryStore(history_path),
+            baseline_ref=baseline,
+            out_dir=out,
+            junit_path=junit or out / "junit.xml",
+            summary_path=summary or out / "summary.md",
+            tolerances=Tolerances(**overrides) if overrides else None,
+            plots=plots,
+            plot_format=plot_format,
+            mlflow_uri=mlflow_uri,
+            mlflow_experiment=mlflow_experiment,
+        )
+    for outcome in result.outcomes:
+        mark = "[green]passed[/]" if outcome.ok else "[red]FAILED[/]"
+        reasons = "; ".join(gate.message for gate in outcome.failed_gates) or (outcome.error or {}).get("message", "")
+        stdout.print(f"{mark} {outcome.pipeline}  {escape(str(reasons))}")
+    stdout.print(f"summary: {result.summary_path}  junit: {result.junit_path}")
+    raise typer.Exit(result.exit_code)
+
+
+history_app = typer.Typer(help="Recorded nightly runs.", invoke_without_command=True)
+app.add_typer(history_app, name="history")
+
+
+@history_app.callback()
+def history_list(
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="only this pipeline")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    history_path: Annotated[Path, typer.Option("--history", help="SQLite history file")] = Path(".ovq/history.sqlite"),
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List recorded runs, newest first (`ovq history show RUN_ID` for one)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = history_path
+        return
+    from rich.table import Table
+
+    from ovq.history import HistoryStore
+
+    with user_errors():
+        runs = HistoryStore(history_path, create=False).list(pipeline=pipeline, limit=limit)
+    if json_output:
+        stdout.print_json(json.dumps([run.to_dict() for run in runs]))
+        return
+    table = Table("id", "pipeline", "started", "status", "gates", "openvino", "nncf", "variants")
+    for run in runs:
+        heads = ", ".join(
+            f"{v.variant}: {v.accuracy:.4f}" if v.accuracy is not None else v.variant for v in run.variants
+        )
+        table.add_row(
+            str(run.run_id), run.pipeline, run.started_at, run.status, run.gate_status or "-",
+            run.openvino_version or "-", run.nncf_version or "-", heads,
+        )
+    stdout.print(table)
+
+
+@history_app.command("show")
+def history_show(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(help="run id from `ovq history`")],
+) -> None:
+    """Print one recorded run's report (JSON)."""
+    from ovq.history import HistoryStore
+
+    with user_errors():
+        record = HistoryStore(ctx.obj or Path(".ovq/history.sqlite"), create=False).get(run_id)
+    stdout.print_json(json.dumps(record.report))
 
 
 cache_app = typer.Typer(help="The stage cache shared by all runs (OVQ_CACHE_DIR, default ~/.cache/ovq).")

@@ -190,4 +190,9 @@ def _finish(report: dict[str, Any], ctx: RunContext, started: float) -> None:
     report["finished_at"] = now_iso()
     report["duration_s"] = round(time.perf_counter() - started, 3)
     report["run_dir"] = str(ctx.run_dir)
+    try:
+        # Nightly history tells "the model changed" from "the libraries changed" by this digest.
+        report["model_digest"] = ctx.source_digest()
+    except OvqError:
+        report["model_digest"] = None
     write_report(ctx.run_dir, report)
