@@ -37,7 +37,10 @@ def write_pipeline(folder: Path, name: str) -> Path:
 
 
 def nightly(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["nightly", *args])
+    # Speed gates are wide open here: a 50-iteration benchmark on a shared machine is noise, and these
+    # tests are about recording and accuracy gating (speed gating is tested in tests/unit/test_baseline.py).
+    loose_speed = ["--throughput-drop", "0.95", "--latency-rise", "20"]
+    result = CliRunner().invoke(app, ["nightly", *args, *loose_speed])
     return result.exit_code, result.output
 
 
