@@ -166,6 +166,26 @@ StageConfig = Annotated[
 COMPRESSION_STAGES = ("quantize",)
 
 
+# ---------------------------------------------------------------------------------------------- budget
+
+
+class MetricBudget(Strict):
+    max_drop: float = Field(ge=0, description="how much worse than FP32 the metric may get")
+    drop_type: Literal["absolute", "relative"] = Field(
+        "absolute", description="absolute: in the metric's units; relative: as a fraction of the FP32 value"
+    )
+
+
+class BudgetSpec(Strict):
+    """An accuracy budget: every listed metric must stay within its max drop of FP32, or the run fails."""
+
+    dataset: str = Field(description="validation dataset the budget is measured on (from datasets:)")
+    metrics: dict[str, MetricBudget] = Field(min_length=1, description="metric name (from metrics:) -> its budget")
+    select: Literal["fastest", "smallest"] = Field(
+        "fastest", description="which variant that meets the budget becomes the deliverable"
+    )
+
+
 # ---------------------------------------------------------------------------------------------- pipeline
 
 
@@ -175,12 +195,14 @@ class PipelineConfig(Strict):
     model: ModelSource
     datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    budget: BudgetSpec | None = None
     stages: list[StageConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
         _check_references(self)
         _check_stage_order(self)
+        _check_budget(self)
         return self
 
 
@@ -214,6 +236,25 @@ def _check_references(config: PipelineConfig) -> None:
                         f"stages[{index}] (evaluate).metrics: {metric!r} is not defined;"
                         f" defined metrics: {sorted(config.metrics)}"
                     )
+
+
+def _check_budget(config: PipelineConfig) -> None:
+    budget = config.budget
+    if budget is None:
+        return
+    if budget.dataset not in config.datasets:
+        raise ValueError(
+            f"budget.dataset: {budget.dataset!r} is not defined; defined datasets: {sorted(config.datasets) or 'none'}"
+        )
+    for metric in budget.metrics:
+        if metric not in config.metrics:
+            raise ValueError(f"budget.metrics: {metric!r} is not defined; defined metrics: {sorted(config.metrics)}")
+    evaluations = [s for s in config.stages if isinstance(s, EvaluateStage) and s.dataset == budget.dataset]
+    if not any(set(budget.metrics) <= set(s.metrics or config.metrics) for s in evaluations):
+        raise ValueError(
+            f"budget: no evaluate stage measures {sorted(budget.metrics)} on {budget.dataset!r};"
+            " add `- stage: evaluate` with that dataset after compile"
+        )
 
 
 def _check_stage_order(config: PipelineConfig) -> None:

@@ -103,6 +103,8 @@ def run_pipeline(
             finally:
                 record["duration_s"] = round(time.perf_counter() - stage_started, 3)
                 ctx.reporter.stage_finished(record)
+        if config.budget is not None:
+            _enforce_budget(ctx, report)
         report["status"] = "succeeded"
     except OvqError as exc:
         report["status"] = "failed"
@@ -116,6 +118,26 @@ def run_pipeline(
     finally:
         _finish(report, ctx, started)
     return report
+
+
+def _enforce_budget(ctx: RunContext, report: dict[str, Any]) -> None:
+    from ovq.budget_gate import enforce_budget
+
+    started = time.perf_counter()
+    record: dict[str, Any] = {"name": "budget", "kind": "budget", "status": "running", "cached": False}
+    report["stages"].append(record)
+    try:
+        report["budget"] = enforce_budget(ctx)
+        report["deliverable"] = report["budget"]["deliverable"]
+        record["status"] = "succeeded"
+    except OvqError as exc:
+        # Fail closed: the report says by how much each variant missed; no deliverable is named.
+        report["budget"] = getattr(exc, "report_block", None)
+        record["status"] = "failed"
+        raise
+    finally:
+        record["duration_s"] = round(time.perf_counter() - started, 3)
+        ctx.reporter.stage_finished(record)
 
 
 def _stage_key(ctx: RunContext, stage: StageConfig) -> str | None:
