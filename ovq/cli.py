@@ -162,11 +162,17 @@ def pipeline_validate(
 @pipeline_app.command("schema")
 def pipeline_schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="the human reference instead of JSON Schema")] = False,
 ) -> None:
-    """Print the JSON Schema of the pipeline file format (for editors)."""
-    from ovq.config import json_schema
+    """Print the JSON Schema of the pipeline file format (for editors), or its Markdown reference."""
+    if markdown:
+        from ovq.config_reference import render_reference
 
-    text = json.dumps(json_schema(), indent=2)
+        text = render_reference()
+    else:
+        from ovq.config import json_schema
+
+        text = json.dumps(json_schema(), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
     else:

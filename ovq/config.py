@@ -60,8 +60,8 @@ class DatasetSpec(Strict):
     split: str | None = Field(None, description="the recipe's split, e.g. calibration or validation")
     factory: str | None = Field(None, description="'package.module:function' returning an iterable of items")
     path: str | None = Field(None, description=".npz (arrays 'inputs' and optional 'labels') or .npy of inputs")
-    inputs_key: str = "inputs"
-    labels_key: str = "labels"
+    inputs_key: str = Field("inputs", description="array name of the inputs in an .npz")
+    labels_key: str = Field("labels", description="array name of the labels in an .npz (optional array)")
     batch_size: int = Field(1, ge=1, description="samples per item when slicing .npy/.npz arrays")
     limit: int | None = Field(None, ge=1, description="use at most this many items")
 
@@ -89,9 +89,11 @@ class MetricSpec(Strict):
 
 
 class IgnoredScopeSpec(Strict):
-    names: list[str] = Field(default_factory=list)
-    patterns: list[str] = Field(default_factory=list)
-    types: list[str] = Field(default_factory=list)
+    """Operations NNCF must not compress; an entry that matches nothing is an error."""
+
+    names: list[str] = Field(default_factory=list, description="exact operation names")
+    patterns: list[str] = Field(default_factory=list, description="regular expressions over operation names")
+    types: list[str] = Field(default_factory=list, description="operation types, e.g. MatMul")
 
 
 class ExportStage(Strict):
@@ -115,18 +117,22 @@ class QuantizeStage(Strict):
     source: str = Field("fp32", description="variant to quantize")
     dataset: str = Field(description="calibration dataset name (from datasets:)")
     subset_size: int = Field(300, ge=1, description="calibration samples NNCF uses")
-    preset: Literal["performance", "mixed"] | None = None
-    model_type: Literal["transformer"] | None = None
-    fast_bias_correction: bool = True
-    ignored_scope: IgnoredScopeSpec | None = None
+    preset: Literal["performance", "mixed"] | None = Field(
+        None, description="NNCF preset: performance (symmetric) or mixed (asymmetric activations)"
+    )
+    model_type: Literal["transformer"] | None = Field(None, description="transformer: NNCF's transformer scheme")
+    fast_bias_correction: bool = Field(True, description="False runs NNCF's slower, fuller bias correction")
+    ignored_scope: IgnoredScopeSpec | None = Field(None, description="operations kept in floating point")
 
 
 class CompileStage(Strict):
     stage: Literal["compile"]
-    hint: Literal["latency", "throughput", "cumulative_throughput"] = "throughput"
-    num_requests: int | None = Field(None, ge=1)
-    num_streams: int | Literal["auto"] | None = None
-    num_threads: int | None = Field(None, ge=1)
+    hint: Literal["latency", "throughput", "cumulative_throughput"] = Field(
+        "throughput", description="the plugin's performance hint"
+    )
+    num_requests: int | None = Field(None, ge=1, description="cap the requests the throughput hint plans for")
+    num_streams: int | Literal["auto"] | None = Field(None, description="CPU streams (default: the hint decides)")
+    num_threads: int | None = Field(None, ge=1, description="inference threads (default: all cores)")
     inference_precision: Literal["f32", "bf16", "f16"] | None = Field(
         None,
         description=(
@@ -147,7 +153,7 @@ class BenchmarkStage(Strict):
     stage: Literal["benchmark"]
     duration_s: float | None = Field(None, gt=0, description="measure for this long (default 10 s)")
     iterations: int | None = Field(None, ge=1, description="or for exactly this many inferences")
-    warmup_iterations: int = Field(1, ge=0)
+    warmup_iterations: int = Field(1, ge=0, description="untimed inferences after the first one")
     num_requests: int | None = Field(None, ge=1, description="default: the compiled model's optimal number")
     repeats: int = Field(1, ge=1, description="repeat the measurement, interleaving variants")
     dataset: str | None = Field(None, description="feed these inputs (default: random inputs of the right shape)")
@@ -191,12 +197,14 @@ class BudgetSpec(Strict):
 
 class PipelineConfig(Strict):
     name: str = Field(description="pipeline name, used in reports and history")
-    description: str | None = None
-    model: ModelSource
-    datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
-    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
-    budget: BudgetSpec | None = None
-    stages: list[StageConfig] = Field(min_length=1)
+    description: str | None = Field(None, description="free text, shown in reports")
+    model: ModelSource = Field(description="where the trained model comes from")
+    datasets: dict[str, DatasetSpec] = Field(default_factory=dict, description="named datasets the stages refer to")
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict, description="named metrics the stages refer to")
+    budget: BudgetSpec | None = Field(None, description="accuracy budget, enforced after the stages (exit 4 if missed)")
+    stages: list[StageConfig] = Field(
+        min_length=1, description="export first; compression before compile; evaluate/benchmark after compile"
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:

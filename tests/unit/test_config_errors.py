@@ -58,3 +58,10 @@ def test_schema_is_json_schema_of_the_format() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) >= {"name", "model", "stages"}
     assert "QuantizeStage" in json.dumps(schema)
+
+
+def test_reference_page_is_generated_from_the_schema(repo: Path) -> None:
+    from ovq.config_reference import render_reference
+
+    page = (repo / "docs" / "reference" / "pipeline.md").read_text()
+    assert page == render_reference() + "\n", "regenerate: ovq pipeline schema --markdown -o docs/reference/pipeline.md"
