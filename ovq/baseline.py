@@ -305,23 +305,17 @@ def report_gates(report: Mapping[str, Any]) -> list[GateResult]:
     error_type = error.get("type")
     budget = report.get("budget")
     if error_type == "AccuracyBudgetError":
-        results.append(
-            _report_gate("budget", "failed", str(error.get("message") or "accuracy budget missed"))
-        )
+        results.append(_report_gate("budget", "failed", str(error.get("message") or "accuracy budget missed")))
     elif isinstance(budget, Mapping):
         met = budget.get("met", budget.get("passed"))
         if met is False:
-            results.append(
-                _report_gate("budget", "failed", str(budget.get("message") or "accuracy budget missed"))
-            )
+            results.append(_report_gate("budget", "failed", str(budget.get("message") or "accuracy budget missed")))
         elif met is True or report.get("status") == "succeeded":
             results.append(_report_gate("budget", "passed", "accuracy budget met"))
         else:
             results.append(_report_gate("budget", "skipped", "the run failed before the budget was checked"))
     if error_type == "PerformanceGateError":
-        results.append(
-            _report_gate("perf_gate", "failed", str(error.get("message") or "performance gate missed"))
-        )
+        results.append(_report_gate("perf_gate", "failed", str(error.get("message") or "performance gate missed")))
     return results
 
 
@@ -383,9 +377,7 @@ def _accuracy_gate(
         f"{variant} {metric} {value:.4f} vs baseline {reference_value:.4f} "
         f"(drop {drop:+.4f}, allowed {allowed:.4f}; {baseline.source})"
     )
-    return GateResult(
-        name, variant, metric, "passed" if passed else "failed", value, reference_value, limit, message
-    )
+    return GateResult(name, variant, metric, "passed" if passed else "failed", value, reference_value, limit, message)
 
 
 # Speed gates: (gate, metric, unit, tolerance field, direction): +1 = a rise is worse, -1 = a drop is.
@@ -413,13 +405,9 @@ def _speed_gates(
         reference_value: float | None = getattr(reference, metric)
         value: float | None = measured[metric]
         if reference_value is None:
-            results.append(
-                _skipped(gate, variant, None, f"{variant}: no baseline {metric} in {baseline.source}")
-            )
+            results.append(_skipped(gate, variant, None, f"{variant}: no baseline {metric} in {baseline.source}"))
         elif value is None:
-            results.append(
-                _skipped(gate, variant, metric, f"{variant}: {metric} was not measured in this run")
-            )
+            results.append(_skipped(gate, variant, metric, f"{variant}: {metric} was not measured in this run"))
         elif mismatch is not None:
             results.append(_skipped(gate, variant, metric, f"{variant}: {metric} not compared: {mismatch}"))
         else:
@@ -439,9 +427,7 @@ def _speed_gates(
     return results
 
 
-def _size_gate(
-    variant: str, measured: dict[str, Any], reference: ReferenceVariant, baseline: Baseline
-) -> GateResult:
+def _size_gate(variant: str, measured: dict[str, Any], reference: ReferenceVariant, baseline: Baseline) -> GateResult:
     name, metric = "size_regression", "size_bytes"
     value, reference_value = measured["size_bytes"], reference.size_bytes
     if reference_value is None:
@@ -455,9 +441,7 @@ def _size_gate(
         f"{variant} size {value:,.0f} B vs baseline {reference_value:,.0f} B "
         f"({value / reference_value - 1.0:+.1%}, allowed rise {allowed:.1%}; {baseline.source})"
     )
-    return GateResult(
-        name, variant, metric, "passed" if passed else "failed", value, reference_value, limit, message
-    )
+    return GateResult(name, variant, metric, "passed" if passed else "failed", value, reference_value, limit, message)
 
 
 def _missing_variant(
@@ -564,9 +548,7 @@ def _read_document(path: Path) -> Any:
     try:
         return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"{path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"
-        ) from exc
+        raise ConfigError(f"{path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
 
 
 def _first_validation_problem(exc: ValidationError) -> str:

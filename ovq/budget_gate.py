@@ -26,7 +26,11 @@ def enforce_budget(ctx: RunContext) -> dict[str, Any]:
     passing: list[Variant] = []
     for variant in candidates:
         checks = [
-            check_budget(budget, reference.accuracy[budget.metric.name]["value"], variant.accuracy[budget.metric.name]["value"])
+            check_budget(
+                budget,
+                reference.accuracy[budget.metric.name]["value"],
+                variant.accuracy[budget.metric.name]["value"],
+            )
             for budget in budgets
         ]
         met = all(check.met for check in checks)
@@ -49,7 +53,10 @@ def enforce_budget(ctx: RunContext) -> dict[str, Any]:
     }
     if deliverable is None:
         misses = [
-            f"{name}: " + "; ".join(c["metric"] + f" drop {c['drop']:.4g} > {c['max_drop']:.4g}" for c in v["checks"] if not c["met"])
+            f"{name}: "
+            + "; ".join(
+                c["metric"] + f" drop {c['drop']:.4g} > {c['max_drop']:.4g}" for c in v["checks"] if not c["met"]
+            )
             for name, v in verdicts.items()
         ]
         error = AccuracyBudgetError(

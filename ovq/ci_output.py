@@ -168,8 +168,7 @@ def render_markdown(result: NightlyResult) -> str:
         lines.append(f"## ✅ ovq nightly: all {len(outcomes)} pipeline(s) passed")
     else:
         lines.append(
-            f"## ❌ ovq nightly: {len(failed)} of {len(outcomes)} pipeline(s) failed "
-            f"(exit code {result.exit_code})"
+            f"## ❌ ovq nightly: {len(failed)} of {len(outcomes)} pipeline(s) failed (exit code {result.exit_code})"
         )
     lines.append("")
 
@@ -200,9 +199,7 @@ def render_markdown(result: NightlyResult) -> str:
     ]
     for outcome in sorted(outcomes, key=lambda item: (item.ok, item.pipeline)):
         status = _status_cell(outcome)
-        variants = [
-            v for v in outcome.report.get("variants") or [] if isinstance(v, Mapping) and v.get("name")
-        ]
+        variants = [v for v in outcome.report.get("variants") or [] if isinstance(v, Mapping) and v.get("name")]
         if not variants:
             lines.append(f"| {_md(outcome.pipeline)} | {status} | — | — | — | — | — |")
             continue
@@ -226,9 +223,7 @@ def render_markdown(result: NightlyResult) -> str:
 
     lines += ["### Details", ""]
     for outcome in outcomes:
-        lines.append(
-            f"- **{_md(outcome.pipeline)}** ({_code(str(outcome.path))}, {outcome.duration_s:.1f} s)"
-        )
+        lines.append(f"- **{_md(outcome.pipeline)}** ({_code(str(outcome.path))}, {outcome.duration_s:.1f} s)")
         lines.append(f"  - baseline: {_md(outcome.baseline_source or 'none')}")
         if outcome.run_id is not None:
             lines.append(f"  - recorded as run {outcome.run_id}")

@@ -7,6 +7,7 @@ Heavy libraries (openvino, nncf, torch) are imported inside the commands, so `ov
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 import time
@@ -19,7 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ovq import __version__
-from ovq.errors import OvqError
+from ovq.benchmark_command import benchmark_cmd
+from ovq.errors import ConfigError, OvqError
 
 app = typer.Typer(
     name="ovq",
@@ -282,8 +284,14 @@ def history_list(
             f"{v.variant}: {v.accuracy:.4f}" if v.accuracy is not None else v.variant for v in run.variants
         )
         table.add_row(
-            str(run.run_id), run.pipeline, run.started_at, run.status, run.gate_status or "-",
-            run.openvino_version or "-", run.nncf_version or "-", heads,
+            str(run.run_id),
+            run.pipeline,
+            run.started_at,
+            run.status,
+            run.gate_status or "-",
+            run.openvino_version or "-",
+            run.nncf_version or "-",
+            heads,
         )
     stdout.print(table)
 
@@ -300,6 +308,49 @@ def history_show(
         record = HistoryStore(ctx.obj or Path(".ovq/history.sqlite"), create=False).get(run_id)
     stdout.print_json(json.dumps(record.report))
 
+
+@app.command("report")
+def report_command(
+    runs: Annotated[list[Path], typer.Argument(help="RUN_DIR to re-render, or RUN_A RUN_B to compare")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="folder for comparison.md/.html")] = None,
+) -> None:
+    """Regenerate RUN_DIR/report.md and report.html, or compare two runs (RUN_A RUN_B)."""
+    from ovq.report import read_report
+    from ovq.report_compare import (
+        compare_reports,
+        render_comparison_markdown,
+        write_comparison_files,
+        write_report_files,
+    )
+
+    with user_errors():
+        if len(runs) == 1:
+            for path in write_report_files(runs[0]):
+                stdout.print(f"wrote {path}")
+            return
+        if len(runs) != 2:
+            raise ConfigError(f"give one run folder or two to compare, not {len(runs)}")
+        comparison = compare_reports(read_report(runs[0]), read_report(runs[1]))
+        sys.stdout.write(render_comparison_markdown(comparison) + "\n")
+        if output is not None:
+            for path in write_comparison_files(runs[0], runs[1], output):
+                stdout.print(f"wrote {path}")
+
+
+def _with_user_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command defined elsewhere the CLI's error handling (typer reads the wrapped signature)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        with user_errors():
+            command(*args, **kwargs)
+
+    return wrapper
+
+
+app.command("benchmark", help="Benchmark an IR like benchmark_app (same options and definitions).")(
+    _with_user_errors(benchmark_cmd)
+)
 
 cache_app = typer.Typer(help="The stage cache shared by all runs (OVQ_CACHE_DIR, default ~/.cache/ovq).")
 app.add_typer(cache_app, name="cache")

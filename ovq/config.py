@@ -238,10 +238,10 @@ def _check_references(config: PipelineConfig) -> None:
         if isinstance(stage, EvaluateStage):
             if not config.metrics:
                 raise ValueError(f"stages[{index}] (evaluate): no metrics defined; add a metrics: block")
-            for metric in stage.metrics or []:
-                if metric not in config.metrics:
+            for metric_name in stage.metrics or []:
+                if metric_name not in config.metrics:
                     raise ValueError(
-                        f"stages[{index}] (evaluate).metrics: {metric!r} is not defined;"
+                        f"stages[{index}] (evaluate).metrics: {metric_name!r} is not defined;"
                         f" defined metrics: {sorted(config.metrics)}"
                     )
 

@@ -221,9 +221,7 @@ class HistoryStore:
             raise ConfigError(f"gate_status must be 'passed' or 'failed', not {gate_status!r}")
 
         def update(conn: sqlite3.Connection) -> int:
-            return conn.execute(
-                "UPDATE runs SET gate_status = ? WHERE run_id = ?", (gate_status, run_id)
-            ).rowcount
+            return conn.execute("UPDATE runs SET gate_status = ? WHERE run_id = ?", (gate_status, run_id)).rowcount
 
         if self._transaction(update, write=True) == 0:
             raise _no_such_run(run_id, self.path)
@@ -251,9 +249,7 @@ class HistoryStore:
         """One run with its full report; a ConfigError names the id when there is no such run."""
 
         def query(conn: sqlite3.Connection) -> RunRecord | None:
-            row = conn.execute(
-                f"SELECT {_RUN_COLUMNS}, report_json FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
+            row = conn.execute(f"SELECT {_RUN_COLUMNS}, report_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 return None
             return _record(row, _headlines(conn, [run_id]).get(run_id, ()))
@@ -292,9 +288,7 @@ class HistoryStore:
     def series(self, pipeline: str, variant: str, metric: str) -> builtins.list[SeriesPoint]:
         """One metric of one variant over the recorded runs, oldest first (unmeasured runs left out)."""
         if metric not in SERIES_METRICS:
-            raise ConfigError(
-                f"unknown history metric {metric!r}", hint=f"choose one of: {', '.join(SERIES_METRICS)}"
-            )
+            raise ConfigError(f"unknown history metric {metric!r}", hint=f"choose one of: {', '.join(SERIES_METRICS)}")
         # `metric` is one of the fixed column names checked above, never user text in the SQL.
         sql = (
             f"SELECT r.run_id, r.started_at, v.{metric}, r.status, r.gate_status "
@@ -305,9 +299,7 @@ class HistoryStore:
 
         def query(conn: sqlite3.Connection) -> list[SeriesPoint]:
             return [
-                SeriesPoint(
-                    run_id=row[0], started_at=row[1], value=float(row[2]), status=row[3], gate_status=row[4]
-                )
+                SeriesPoint(run_id=row[0], started_at=row[1], value=float(row[2]), status=row[3], gate_status=row[4])
                 for row in conn.execute(sql, (pipeline, variant))
             ]
 
@@ -316,9 +308,7 @@ class HistoryStore:
     def pipelines(self) -> builtins.list[str]:
         """The names of every pipeline with at least one recorded run."""
         return self._transaction(
-            lambda conn: [
-                row[0] for row in conn.execute("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")
-            ],
+            lambda conn: [row[0] for row in conn.execute("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")],
             write=False,
         )
 
@@ -443,14 +433,10 @@ def _variant_row(variant: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _run_row(
-    report: Mapping[str, Any], *, model_digest: str | None, gate_status: str | None
-) -> tuple[Any, ...]:
+def _run_row(report: Mapping[str, Any], *, model_digest: str | None, gate_status: str | None) -> tuple[Any, ...]:
     pipeline = report.get("pipeline")
     if not isinstance(pipeline, str) or not pipeline:
-        raise ConfigError(
-            "cannot record a report without a pipeline name", hint="record the report.json of a run"
-        )
+        raise ConfigError("cannot record a report without a pipeline name", hint="record the report.json of a run")
     status = report.get("status")
     if status not in ("succeeded", "failed"):
         raise ConfigError(f"cannot record a report with status {status!r}; expected 'succeeded' or 'failed'")
@@ -533,6 +519,4 @@ def _store_error(path: Path, exc: sqlite3.Error) -> InputFileError:
 
 
 def _no_such_run(run_id: int, path: Path) -> ConfigError:
-    return ConfigError(
-        f"no run {run_id} in the history store {path}", hint="`ovq history` lists the recorded runs"
-    )
+    return ConfigError(f"no run {run_id} in the history store {path}", hint="`ovq history` lists the recorded runs")

@@ -31,7 +31,9 @@ def top1(outputs: Sequence[Any], targets: Sequence[Any]) -> float:
 
 
 def mse(outputs: Sequence[Any], targets: Sequence[Any]) -> float:
-    return float(np.mean([np.mean((np.asarray(o) - np.asarray(t)) ** 2) for o, t in zip(outputs, targets, strict=True)]))
+    return float(
+        np.mean([np.mean((np.asarray(o) - np.asarray(t)) ** 2) for o, t in zip(outputs, targets, strict=True)])
+    )
 
 
 def cosine(outputs: Sequence[Any], targets: Sequence[Any]) -> float:

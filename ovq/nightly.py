@@ -164,9 +164,7 @@ def most_relevant_exit_code(codes: Iterable[int]) -> int:
 def find_pipeline_files(paths: Sequence[str | Path]) -> list[Path]:
     """Pipeline files named directly, plus the *.yaml/*.yml files directly inside named folders."""
     if not paths:
-        raise ConfigError(
-            "no pipeline given", hint="pass pipeline files or a folder such as pipelines/nightly/"
-        )
+        raise ConfigError("no pipeline given", hint="pass pipeline files or a folder such as pipelines/nightly/")
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -214,11 +212,7 @@ def run_nightly(
     if plots and plot_format not in ("svg", "png"):
         raise ConfigError(f"trend plots are written as svg or png, not {plot_format!r}")
     files = find_pipeline_files(pipeline_paths)
-    pinned = (
-        load_pinned_baselines(baseline_ref, tolerances)
-        if isinstance(baseline_ref, (str, Path))
-        else baseline_ref
-    )
+    pinned = load_pinned_baselines(baseline_ref, tolerances) if isinstance(baseline_ref, (str, Path)) else baseline_ref
     if mlflow_uri is not None:
         from ovq.tracking import require_mlflow
 
@@ -269,9 +263,7 @@ def _run_one(path: Path, run_dir: Path, run_pipeline: RunPipeline) -> PipelineOu
         error_exit_code = exc.exit_code
         # The spine writes the failed run's report before raising, and says where (exc.run_dir).
         written_to = Path(getattr(exc, "run_dir", None) or run_dir)
-        report = _report_on_disk(written_to, since=started_wall) or _failed_report(
-            path, started_at, exc.to_dict()
-        )
+        report = _report_on_disk(written_to, since=started_wall) or _failed_report(path, started_at, exc.to_dict())
     except Exception as exc:
         # Not a user error: keep the traceback for the JUnit <error> and go on with the next pipeline.
         error_exit_code = 1
@@ -307,9 +299,7 @@ def _gate(
     outcome.gates.extend(report_gates(outcome.report))
     baseline: Baseline | None = pinned.for_pipeline(outcome.pipeline) if pinned is not None else None
     if pinned is not None and baseline is None:
-        outcome.notes.append(
-            f"{pinned.path} does not pin {outcome.pipeline}; compared with the last good run"
-        )
+        outcome.notes.append(f"{pinned.path} does not pin {outcome.pipeline}; compared with the last good run")
     if baseline is None and history is not None:
         try:
             previous = history.last_good(outcome.pipeline)
@@ -329,9 +319,7 @@ def _gate(
     outcome.baseline_source = baseline.source
     outcome.changes = environment_changes(outcome.report, baseline.report)
     if not outcome.report.get("variants"):
-        outcome.notes.append(
-            "nothing to compare with the baseline: the run failed before measuring a variant"
-        )
+        outcome.notes.append("nothing to compare with the baseline: the run failed before measuring a variant")
         return
     outcome.gates.extend(compare(outcome.report, baseline))
 
@@ -423,9 +411,7 @@ def _failed_report(path: Path, started_at: str, error: Mapping[str, Any]) -> dic
         "config_digest": None,
         "started_at": started_at,
         "finished_at": finished_at,
-        "duration_s": (
-            datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)
-        ).total_seconds(),
+        "duration_s": (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
         "environment": _environment(),
         "stages": [],
         "variants": [],
@@ -462,9 +448,7 @@ def _cpu_name() -> str:
 
 def _write_json(path: Path, document: Mapping[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False
-    ) as handle:
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as handle:
         json.dump(document, handle, indent=2)
         handle.write("\n")
     os.replace(handle.name, path)

@@ -42,7 +42,7 @@ def run_pipeline(
     output_dir: str | Path | None = None,
     base_dir: Path | None = None,
     reporter: Reporter | None = None,
-    cache: StageCache | None | bool = True,
+    cache: StageCache | bool | None = True,
     fresh: bool = False,
     remeasure: Collection[str] = (),
 ) -> dict[str, Any]:
@@ -80,7 +80,12 @@ def run_pipeline(
     try:
         for index, (stage, label) in enumerate(zip(config.stages, stage_labels(config), strict=True)):
             adapter: Callable[..., dict[str, Any]] = STAGE_ADAPTERS[stage.stage]
-            record: dict[str, Any] = {"name": label, "kind": stage.stage, "status": "running", "cached": False}
+            record: dict[str, Any] = {
+                "name": label,
+                "kind": stage.stage,
+                "status": "running",
+                "cached": False,
+            }
             report["stages"].append(record)
             ctx.reporter.stage_started(label)
             stage_started = time.perf_counter()
@@ -113,7 +118,12 @@ def run_pipeline(
         raise
     except BaseException as exc:
         report["status"] = "failed"
-        report["error"] = {"stage": None, "type": type(exc).__name__, "message": str(exc) or "interrupted", "hint": None}
+        report["error"] = {
+            "stage": None,
+            "type": type(exc).__name__,
+            "message": str(exc) or "interrupted",
+            "hint": None,
+        }
         raise
     finally:
         _finish(report, ctx, started)

@@ -56,8 +56,9 @@ def load_callable(reference: str, *, base_dir: Path | None = None) -> Callable[.
             ) from None
     target = getattr(module, attribute, None)
     if target is None or not callable(target):
+        public = [name for name in dir(module) if not name.startswith("_") and callable(getattr(module, name))]
         raise ConfigError(
             f"{reference!r}: {module_part} has no callable named {attribute!r}",
-            hint=f"callables there: {', '.join(n for n in dir(module) if callable(getattr(module, n)) and not n.startswith('_'))}",
+            hint=f"callables there: {', '.join(public)}",
         )
     return target  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ a human reads (console table, Markdown, HTML) is rendered from this one document
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,19 +50,32 @@ def write_report(run_dir: Path, report: dict[str, Any]) -> Path:
     return path
 
 
-def write_renderings(run_dir: Path, report: dict[str, Any]) -> None:
-    """report.md and report.html, rendered from the report document alone."""
+def write_renderings(run_dir: Path, report: dict[str, Any]) -> list[Path]:
+    """report.md and report.html, rendered from the report document alone; returns their paths."""
     from ovq.report_render import render_html, render_markdown
 
-    write_text_atomic(run_dir / "report.md", render_markdown(report))
-    write_text_atomic(run_dir / "report.html", render_html(report))
+    # Both are rendered before either is written, so a rendering bug cannot leave one stale and one new.
+    renderings = {run_dir / "report.md": render_markdown(report), run_dir / "report.html": render_html(report)}
+    for path, text in renderings.items():
+        write_text_atomic(path, text)
+    return list(renderings)
 
 
-def read_report(run_dir: Path) -> dict[str, Any]:
+def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a report from a run folder (its report.json) or a report.json path."""
     from ovq.errors import InputFileError
 
-    path = run_dir / REPORT_FILE if run_dir.is_dir() else run_dir
-    if not path.is_file():
-        raise InputFileError(f"no report at {path}", hint="pass a run folder written by `ovq pipeline run`")
-    report: dict[str, Any] = json.loads(path.read_text())
+    path = Path(path)
+    report_path = path / REPORT_FILE if path.is_dir() else path
+    if not report_path.is_file():
+        raise InputFileError(f"no report at {report_path}", hint="pass a run folder written by `ovq pipeline run`")
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputFileError(
+            f"{report_path} is not valid JSON: {error}",
+            hint="the run may have been interrupted; rerun the pipeline",
+        ) from None
+    if not isinstance(report, dict):
+        raise InputFileError(f"{report_path} does not hold a report object", hint="pass a run's report.json")
     return report

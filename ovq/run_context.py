@@ -32,7 +32,9 @@ class Reporter(Protocol):
 
     def note(self, message: str) -> None: ...
 
-    def progress(self, description: str, total: float | None) -> contextlib.AbstractContextManager[Callable[[float], None]]:
+    def progress(
+        self, description: str, total: float | None
+    ) -> contextlib.AbstractContextManager[Callable[[float], None]]:
         """A context yielding update(completed) for a long step (calibration, evaluation, benchmarking)."""
         ...
 
@@ -68,7 +70,15 @@ class Variant:
     outputs: dict[str, list[Any]] = field(default_factory=dict)  # dataset name -> first outputs, for reference metrics
 
     # What a stage may change on a variant; the stage cache stores and replays exactly these.
-    STATE_FIELDS = ("precision", "source", "model_path", "compile_info", "accuracy", "benchmark", "execution_precision")
+    STATE_FIELDS = (
+        "precision",
+        "source",
+        "model_path",
+        "compile_info",
+        "accuracy",
+        "benchmark",
+        "execution_precision",
+    )
 
     def state(self, run_dir: Path) -> dict[str, Any]:
         values = {name: getattr(self, name) for name in self.STATE_FIELDS}
@@ -172,7 +182,12 @@ class RunContext:
         return self._digests[key]
 
     def provenance(self, stage: str) -> dict[str, str]:
-        return {"version": ovq.__version__, "config_hash": self.config_digest, "pipeline": self.config.name, "stage": stage}
+        return {
+            "version": ovq.__version__,
+            "config_hash": self.config_digest,
+            "pipeline": self.config.name,
+            "stage": stage,
+        }
 
     @property
     def reference(self) -> Variant:

@@ -92,7 +92,9 @@ class StageCache:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def summary(self) -> dict[str, Any]:
-        entries = [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")] if self.root.is_dir() else []
+        entries = (
+            [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")] if self.root.is_dir() else []
+        )
         size = sum(f.stat().st_size for entry in entries for f in entry.rglob("*") if f.is_file())
         return {"path": str(self.root), "entries": len(entries), "size_bytes": size}
 

@@ -76,9 +76,7 @@ def render_trend(data: TrendData, out_path: str | Path) -> Path:
     path = Path(out_path)
     suffix = path.suffix.lower()
     if suffix not in PLOT_FORMATS:
-        raise ConfigError(
-            f"a trend plot is written as SVG or PNG, not {path.name!r}", hint="name it *.svg or *.png"
-        )
+        raise ConfigError(f"a trend plot is written as SVG or PNG, not {path.name!r}", hint="name it *.svg or *.png")
     try:
         from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
         from matplotlib.figure import Figure

@@ -55,14 +55,19 @@ def evaluate(
 ) -> float:
     """Score a compiled model on items; metrics measured against the reference need reference_outputs.
 
-    >>> top1 = evaluate(compiled.compiled, validation_items, resolve_metric("top1", MetricSpec(function="top1"), base_dir=None))
+    >>> top1 = resolve_metric("top1", MetricSpec(function="top1"), base_dir=None)
+    >>> accuracy = evaluate(compiled.compiled, validation_items, top1)
     """
     outputs = infer_outputs(compiled, items)
     return score(outputs, items, metric, reference_outputs=reference_outputs)
 
 
 def score(
-    outputs: Sequence[Any], items: Sequence[Any], metric: Metric, *, reference_outputs: Sequence[Any] | None = None
+    outputs: Sequence[Any],
+    items: Sequence[Any],
+    metric: Metric,
+    *,
+    reference_outputs: Sequence[Any] | None = None,
 ) -> float:
     if metric.against == "reference":
         if reference_outputs is None:
@@ -107,7 +112,9 @@ def run_stage(ctx: RunContext, stage: EvaluateStage, index: int, label: str) -> 
     return details
 
 
-def _variant_scores(ctx: RunContext, stage: EvaluateStage, variant: Variant, metric_names: list[str]) -> dict[str, float]:
+def _variant_scores(
+    ctx: RunContext, stage: EvaluateStage, variant: Variant, metric_names: list[str]
+) -> dict[str, float]:
     key = None
     if ctx.cache is not None:
         compile_settings = ctx.compile_stage.model_dump() if ctx.compile_stage else None

@@ -25,7 +25,10 @@ def compression_state(model: ov.Model) -> str | None:
     if "FakeConvert" in op_types:
         return "it already has FakeConvert operations (FP8 quantized)"
     for op in model.get_ops():
-        if op.get_type_name() == "Constant" and op.get_output_element_type(0).get_type_name() in LOW_PRECISION_WEIGHT_TYPES:
+        if (
+            op.get_type_name() == "Constant"
+            and op.get_output_element_type(0).get_type_name() in LOW_PRECISION_WEIGHT_TYPES
+        ):
             consumers = op.output(0).get_target_inputs()
             if any(c.get_node().get_type_name() == "Convert" for c in consumers):
                 return f"its weights are already compressed ({op.get_output_element_type(0).get_type_name()} constants)"
@@ -90,7 +93,10 @@ def quantize(
     try:
         return nncf.quantize(model, nncf.Dataset(calibration_items, to_inputs), **kwargs)
     except nncf.ValidationError as exc:
-        raise ConfigError(f"ignored_scope: {exc}", hint="use operation names as they appear in the IR (layer name attributes in model.xml)") from None
+        raise ConfigError(
+            f"ignored_scope: {exc}",
+            hint="use operation names as they appear in the IR (layer name attributes in model.xml)",
+        ) from None
 
 
 def _inputs_of(item: Any) -> Any:
@@ -127,4 +133,8 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
     final = ctx.stage_dir(index, label) / path.name
     ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
     fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
-    return {"variant": stage.name, "calibration_samples": min(stage.subset_size, len(items)), "fake_quantize_ops": fake_quantize}
+    return {
+        "variant": stage.name,
+        "calibration_samples": min(stage.subset_size, len(items)),
+        "fake_quantize_ops": fake_quantize,
+    }

@@ -20,7 +20,10 @@ def write_pipeline(tmp_path: Path, budget: dict[str, Any]) -> Path:
         "name": "budget",
         "model": {"factory": FACTORY},
         "datasets": {"data": {"path": str(tiny_models.write_npz(tmp_path / "data.npz"))}},
-        "metrics": {"cosine": {"function": "cosine", "against": "reference"}, "mse": {"function": "mse", "against": "reference"}},
+        "metrics": {
+            "cosine": {"function": "cosine", "against": "reference"},
+            "mse": {"function": "mse", "against": "reference"},
+        },
         "budget": budget,
         "stages": [
             {"stage": "export"},
@@ -37,7 +40,11 @@ def write_pipeline(tmp_path: Path, budget: dict[str, Any]) -> Path:
 
 def run(path: Path, run_dir: Path) -> tuple[int, str, dict[str, Any]]:
     result = CliRunner().invoke(app, ["pipeline", "run", str(path), "-o", str(run_dir), "-q"])
-    return result.exit_code, " ".join(result.output.split()), json.loads((run_dir / "report.json").read_text())
+    return (
+        result.exit_code,
+        " ".join(result.output.split()),
+        json.loads((run_dir / "report.json").read_text()),
+    )
 
 
 def test_budget_met_names_the_deliverable(tmp_path: Path) -> None:

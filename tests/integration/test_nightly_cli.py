@@ -70,7 +70,14 @@ def test_nightly_records_history_and_gates_against_a_pinned_baseline(tmp_path: P
         )
     )
     code, output = nightly(
-        str(jobs), "--out", str(tmp_path / "n3"), "--history", str(history), "--baseline", str(baseline), "--no-plots"
+        str(jobs),
+        "--out",
+        str(tmp_path / "n3"),
+        "--history",
+        str(history),
+        "--baseline",
+        str(baseline),
+        "--no-plots",
     )
     assert code == 10, output
     assert "FAILED tiny" in " ".join(output.split())
@@ -85,7 +92,9 @@ def test_one_broken_pipeline_does_not_stop_the_others(tmp_path: Path) -> None:
     jobs.mkdir()
     write_pipeline(jobs, "good")
     (jobs / "broken.yaml").write_text("name: broken\nmodel: {recipe: digits}\nstages: [{stage: export, typo: 1}]\n")
-    code, output = nightly(str(jobs), "--out", str(tmp_path / "n"), "--history", str(tmp_path / "h.sqlite"), "--no-plots")
+    code, output = nightly(
+        str(jobs), "--out", str(tmp_path / "n"), "--history", str(tmp_path / "h.sqlite"), "--no-plots"
+    )
     assert code == 2, output
     result = json.loads((tmp_path / "n" / "nightly.json").read_text())
     outcomes = {p["pipeline"]: (p["status"], p["exit_code"]) for p in result["pipelines"]}

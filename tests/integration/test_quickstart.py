@@ -26,14 +26,18 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> tuple[su
     return result, run_dir
 
 
-def test_quickstart_succeeds_and_prints_the_comparison(quickstart: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_quickstart_succeeds_and_prints_the_comparison(
+    quickstart: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     result, run_dir = quickstart
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fp32" in result.stdout and "int8" in result.stdout
     assert f"{run_dir}/report.json" in result.stdout
 
 
-def test_quickstart_report_honours_the_contract(quickstart: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_quickstart_report_honours_the_contract(
+    quickstart: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     _, run_dir = quickstart
     report = json.loads((run_dir / "report.json").read_text())
     assert report["schema_version"] == 1

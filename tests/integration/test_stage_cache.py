@@ -79,7 +79,13 @@ def test_nightly_remeasures_speed_but_reuses_the_rest(tmp_path: Path) -> None:
     cache = StageCache(tmp_path / "cache")
     run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
     nightly = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache, remeasure=("benchmark",))
-    assert cached(nightly) == {"export": True, "quantize": True, "compile": True, "evaluate": True, "benchmark": False}
+    assert cached(nightly) == {
+        "export": True,
+        "quantize": True,
+        "compile": True,
+        "evaluate": True,
+        "benchmark": False,
+    }
 
 
 @pytest.mark.slow
@@ -88,7 +94,9 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     pipeline = pipeline_file(tmp_path, duration_s=30)
     env = {**os.environ, "OVQ_CACHE_DIR": str(cache_dir)}
     ovq = Path(sys.executable).parent / "ovq"
-    process = subprocess.Popen([str(ovq), "pipeline", "run", str(pipeline), "-o", str(tmp_path / "killed"), "-q"], env=env)
+    process = subprocess.Popen(
+        [str(ovq), "pipeline", "run", str(pipeline), "-o", str(tmp_path / "killed"), "-q"], env=env
+    )
     stages = cache_dir / "stages"
     deadline = time.monotonic() + 120
     # Export, quantize, compile and the variant scores are stored; the benchmark (30 s) is under way.
@@ -105,7 +113,16 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     assert not (tmp_path / "killed" / "report.json").exists()  # the killed run got no report at all
 
     resumed = subprocess.run(
-        [str(ovq), "pipeline", "run", str(pipeline_file(tmp_path, duration_s=30)), "-o", str(tmp_path / "resumed"), "--json", "-q"],
+        [
+            str(ovq),
+            "pipeline",
+            "run",
+            str(pipeline_file(tmp_path, duration_s=30)),
+            "-o",
+            str(tmp_path / "resumed"),
+            "--json",
+            "-q",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -113,5 +130,11 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((tmp_path / "resumed" / "report.json").read_text())
-    assert cached(report) == {"export": True, "quantize": True, "compile": True, "evaluate": True, "benchmark": False}
+    assert cached(report) == {
+        "export": True,
+        "quantize": True,
+        "compile": True,
+        "evaluate": True,
+        "benchmark": False,
+    }
     assert report["status"] == "succeeded"

@@ -68,7 +68,10 @@ def main() -> None:
         through_ovq(root / "warm", pipeline_file)
         times: dict[str, list[float]] = {"direct": [], "ovq": []}
         for repeat in range(args.repeats):
-            for name, fn in (("direct", lambda d: direct(d)), ("ovq", lambda d: through_ovq(d, pipeline_file))):
+            for name, fn in (
+                ("direct", lambda d: direct(d)),
+                ("ovq", lambda d: through_ovq(d, pipeline_file)),
+            ):
                 out = root / f"{name}-{repeat}"
                 out.mkdir()
                 started = time.perf_counter()
@@ -76,7 +79,9 @@ def main() -> None:
                 times[name].append(time.perf_counter() - started)
     direct_s, ovq_s = statistics.median(times["direct"]), statistics.median(times["ovq"])
     ratios = [o / d for o, d in zip(times["ovq"], times["direct"], strict=True)]
-    print(f"direct NNCF/OpenVINO export+quantize: median {direct_s:.3f} s  runs {[round(t, 3) for t in times['direct']]}")
+    print(
+        f"direct NNCF/OpenVINO export+quantize: median {direct_s:.3f} s  runs {[round(t, 3) for t in times['direct']]}"
+    )
     print(f"ovq pipeline export+quantize:         median {ovq_s:.3f} s  runs {[round(t, 3) for t in times['ovq']]}")
     print(f"overhead ratio (median of paired ratios): {statistics.median(ratios):.3f}   goal <= 1.10")
 

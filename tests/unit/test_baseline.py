@@ -119,10 +119,7 @@ def test_lower_is_better_metrics_regress_upwards() -> None:
         report["variants"][0]["accuracy"] = {"metric": "mse", "value": value, "higher_is_better": False}
         return report
 
-    assert (
-        by_name(compare_reports(error_report(0.10), error_report(0.12)))["accuracy_regression"].status
-        == "passed"
-    )
+    assert by_name(compare_reports(error_report(0.10), error_report(0.12)))["accuracy_regression"].status == "passed"
     failed = by_name(compare_reports(error_report(0.13), error_report(0.12)))["accuracy_regression"]
     assert failed.status == "failed"
     assert failed.limit == pytest.approx(0.125)
@@ -208,9 +205,7 @@ def test_a_report_can_serve_as_a_pinned_file(tmp_path: Path) -> None:
 
 def test_pinned_file_mistakes_name_the_field(tmp_path: Path) -> None:
     pinned = tmp_path / "baseline.yaml"
-    pinned.write_text(
-        "pipelines:\n  quickstart:\n    variants:\n      int8: {acuracy: 0.98}\n", encoding="utf-8"
-    )
+    pinned.write_text("pipelines:\n  quickstart:\n    variants:\n      int8: {acuracy: 0.98}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"pipelines\.quickstart\.variants\.int8\.acuracy: Extra inputs"):
         load_pinned_baselines(pinned)
     pinned.write_text("pipelines: {quickstart: {tolerances: {throughput_drop: 1.5}}}\n", encoding="utf-8")

@@ -11,9 +11,7 @@ from ovq.ci_output import render_markdown, write_junit, write_markdown
 from ovq.nightly import NightlyResult, PipelineOutcome
 
 
-def report(
-    pipeline: str, *, status: str = "succeeded", error: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def report(pipeline: str, *, status: str = "succeeded", error: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "schema_version": 1,
         "status": status,
@@ -34,9 +32,7 @@ def report(
     }
 
 
-def gate(
-    name: str, status: str, message: str, value: float | None = None, baseline: float | None = None
-) -> GateResult:
+def gate(name: str, status: str, message: str, value: float | None = None, baseline: float | None = None) -> GateResult:
     return GateResult(name, "int8", name.split("_")[0], status, value, baseline, None, message)  # type: ignore[arg-type]
 
 
@@ -86,9 +82,7 @@ def sample_result(tmp_path: Path) -> NightlyResult:
         error_exit_code=3,
         notes=["nothing to compare with the baseline"],
     )
-    return NightlyResult(
-        outcomes=[good, regressed, broken], started_at="2026-11-01T02:00:00+00:00", duration_s=8.0
-    )
+    return NightlyResult(outcomes=[good, regressed, broken], started_at="2026-11-01T02:00:00+00:00", duration_s=8.0)
 
 
 def test_junit_has_one_case_per_pipeline_and_gate(tmp_path: Path) -> None:
@@ -128,10 +122,7 @@ def test_markdown_puts_failures_first_and_keeps_the_table_intact(tmp_path: Path)
     table = text.index("### Pipelines")
     assert what_failed < table
     failures = text[what_failed:table]
-    assert (
-        "- **broken** [quantize]: run failed (exit 3) — StageError: NNCF failed\n  - hint: see log"
-        in failures
-    )
+    assert "- **broken** [quantize]: run failed (exit 3) — StageError: NNCF failed\n  - hint: see log" in failures
     assert "- **regressed** `accuracy_regression`: int8 top1 \\<0.97\\> & \\| dropped red\n" in failures
 
     rows = [line for line in text[table:].splitlines() if line.startswith("| ") and "---" not in line]

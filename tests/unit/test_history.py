@@ -57,9 +57,7 @@ def make_report(
             variant("fp32", "fp32", 0.99, 1500.0, 400_000),
             variant("int8", "int8", int8_accuracy, int8_fps, 110_000),
         ],
-        "error": None
-        if status == "succeeded"
-        else {"stage": "quantize", "type": "StageError", "message": "x"},
+        "error": None if status == "succeeded" else {"stage": "quantize", "type": "StageError", "message": "x"},
         "writer": writer,
         "index": index,
         # Bulk, so that a torn write would show up as JSON that does not parse.
@@ -93,9 +91,7 @@ def test_last_good_skips_failed_runs_and_failed_gates(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.sqlite")
     good = store.record(make_report(started_at="2026-11-01T02:00:00Z"), gate_status="passed")
     store.record(make_report(started_at="2026-11-02T02:00:00Z", status="failed"))
-    regressed = store.record(
-        make_report(started_at="2026-11-03T02:00:00Z", int8_fps=100.0), gate_status="failed"
-    )
+    regressed = store.record(make_report(started_at="2026-11-03T02:00:00Z", int8_fps=100.0), gate_status="failed")
 
     last = store.last_good("quickstart")
     assert last is not None and last.run_id == good
@@ -153,9 +149,7 @@ def _writer(path: str, writer: int, writes: int, start: Any, busy_timeout_s: flo
     store = HistoryStore(path, busy_timeout_s=busy_timeout_s)
     for index in range(writes):
         store.record(
-            make_report(
-                started_at=f"2026-11-01T02:{writer:02d}:{index % 60:02d}Z", writer=writer, index=index
-            )
+            make_report(started_at=f"2026-11-01T02:{writer:02d}:{index % 60:02d}Z", writer=writer, index=index)
         )
 
 
@@ -176,12 +170,10 @@ def run_concurrent_writers(
     # Every process waits at the barrier after its imports, so the writes really overlap.
     start = context.Barrier(writers + readers + 1)
     processes = [
-        context.Process(target=_writer, args=(str(path), w, writes, start, busy_timeout_s))
-        for w in range(writers)
+        context.Process(target=_writer, args=(str(path), w, writes, start, busy_timeout_s)) for w in range(writers)
     ]
     processes += [
-        context.Process(target=_reader, args=(str(path), time.monotonic() + 60.0, start))
-        for _ in range(readers)
+        context.Process(target=_reader, args=(str(path), time.monotonic() + 60.0, start)) for _ in range(readers)
     ]
     for process in processes:
         process.start()
@@ -215,9 +207,7 @@ def test_concurrent_writers_lose_and_tear_nothing(tmp_path: Path, busy_timeout_s
     reports = [json.loads(row[0]) for row in rows]
     assert len(reports) == writers * writes
     assert variant_rows == 2 * writers * writes
-    assert {(r["writer"], r["index"]) for r in reports} == {
-        (w, i) for w in range(writers) for i in range(writes)
-    }
+    assert {(r["writer"], r["index"]) for r in reports} == {(w, i) for w in range(writers) for i in range(writes)}
     assert all(r["padding"] == [float(i) for i in range(101)] for r in reports)
 
     figures["rows"] = len(reports)

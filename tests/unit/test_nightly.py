@@ -70,9 +70,7 @@ class FakeRunner:
             raise RuntimeError("something nobody expected")
         if spec.get("raise") == "stage":
             # Like the spine: write the failed report, then raise.
-            report = fabricated_report(
-                spec | {"error": {"stage": "quantize", "type": "StageError"}}, self.day
-            )
+            report = fabricated_report(spec | {"error": {"stage": "quantize", "type": "StageError"}}, self.day)
             report["error"] |= {"message": "NNCF could not quantize", "hint": "look at the log"}
             (output_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
             raise StageError("NNCF could not quantize", stage="quantize")
@@ -230,16 +228,12 @@ def test_tracking_asked_for_without_mlflow_fails_before_running(
     pipeline.write_text("name: a\n", encoding="utf-8")
     runner = FakeRunner()
     with pytest.raises(DependencyError, match="mlflow is not installed") as caught:
-        run_nightly(
-            [pipeline], run_pipeline=runner, history=None, out_dir=tmp_path / "o", mlflow_uri="mlruns"
-        )
+        run_nightly([pipeline], run_pipeline=runner, history=None, out_dir=tmp_path / "o", mlflow_uri="mlruns")
     assert "pip install mlflow" in caught.value.hint
     assert runner.calls == []
 
 
-def test_runs_are_logged_to_a_local_mlflow_file_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_runs_are_logged_to_a_local_mlflow_file_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for the client this test reads back with
     from ovq.tracking import log_run

@@ -29,7 +29,9 @@ def test_export_makes_traced_shapes_static(fp32_model) -> None:  # type: ignore[
 
 def test_export_keeps_dynamic_shapes_when_asked() -> None:
     model = ovq.export_model(
-        tiny_models.tiny_cnn(), example_input=np.zeros(tiny_models.INPUT_SHAPE, np.float32), static_shapes=False
+        tiny_models.tiny_cnn(),
+        example_input=np.zeros(tiny_models.INPUT_SHAPE, np.float32),
+        static_shapes=False,
     )
     assert model.inputs[0].get_partial_shape().is_dynamic
 
@@ -45,7 +47,7 @@ def test_export_reshapes_to_given_shapes(tmp_path: Path) -> None:
 def test_unsupported_model_file(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"
     path.write_bytes(b"x")
-    with pytest.raises(ModelFormatError, match="unsupported model file type '.pt'"):
+    with pytest.raises(ModelFormatError, match=r"unsupported model file type '\.pt'"):
         ovq.read_model_file(path)
 
 
