@@ -125,6 +125,20 @@ class QuantizeStage(Strict):
     ignored_scope: IgnoredScopeSpec | None = Field(None, description="operations kept in floating point")
 
 
+class PrecisionStage(Strict):
+    """A floating-point variant: FP16-compressed weights, or the same IR run at another inference precision."""
+
+    stage: Literal["precision"]
+    name: str = Field(description="name of the variant this stage produces, e.g. bf16")
+    source: str = Field("fp32", description="variant to start from")
+    mode: Literal["fp16", "bf16", "default"] = Field(
+        description=(
+            "fp16: weights stored as f16 (half the size); bf16: same IR, inference precision bf16;"
+            " default: same IR at the plugin's default inference precision (bf16 on CPUs that have it)"
+        )
+    )
+
+
 class CompileStage(Strict):
     stage: Literal["compile"]
     hint: Literal["latency", "throughput", "cumulative_throughput"] = Field(
@@ -157,6 +171,17 @@ class BenchmarkStage(Strict):
     num_requests: int | None = Field(None, ge=1, description="default: the compiled model's optimal number")
     repeats: int = Field(1, ge=1, description="repeat the measurement, interleaving variants")
     dataset: str | None = Field(None, description="feed these inputs (default: random inputs of the right shape)")
+    api: Literal["async", "sync"] = Field(
+        "async", description="async: a queue of requests (benchmark_app's default); sync: one blocking request"
+    )
+    noisy_threshold: float = Field(0.10, gt=0, description="flag a result noisy when its repeat spread exceeds this")
+    baselines: list[Literal["pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"]] = Field(
+        default_factory=list,
+        description="also measure what a user would run instead, with the same inputs and report fields",
+    )
+    baseline_calibration: str | None = Field(
+        None, description="calibration dataset for onnxruntime_int8 (default: the first quantize stage's)"
+    )
 
     @model_validator(mode="after")
     def _duration_or_iterations(self) -> BenchmarkStage:
@@ -166,10 +191,11 @@ class BenchmarkStage(Strict):
 
 
 StageConfig = Annotated[
-    ExportStage | QuantizeStage | CompileStage | EvaluateStage | BenchmarkStage,
+    ExportStage | QuantizeStage | PrecisionStage | CompileStage | EvaluateStage | BenchmarkStage,
     Field(discriminator="stage"),
 ]
-COMPRESSION_STAGES = ("quantize",)
+# Stages that make a new variant from an earlier one; they all come before compile.
+VariantStage = QuantizeStage | PrecisionStage
 
 
 # ---------------------------------------------------------------------------------------------- budget
@@ -211,6 +237,7 @@ class PipelineConfig(Strict):
         _check_references(self)
         _check_stage_order(self)
         _check_budget(self)
+        _check_baselines(self)
         return self
 
 
@@ -246,6 +273,27 @@ def _check_references(config: PipelineConfig) -> None:
                     )
 
 
+def _check_baselines(config: PipelineConfig) -> None:
+    for index, stage in enumerate(config.stages):
+        if not isinstance(stage, BenchmarkStage) or not stage.baselines:
+            continue
+        where = f"stages[{index}] (benchmark).baselines"
+        source = config.model.kind
+        if "pytorch_eager" in stage.baselines and source not in ("recipe", "factory"):
+            raise ValueError(f"{where}: pytorch_eager needs a torch model (model.recipe or model.factory)")
+        if any(b.startswith("onnxruntime") for b in stage.baselines) and source == "ir":
+            raise ValueError(f"{where}: ONNX Runtime baselines need a torch or ONNX model, not an IR")
+        calibration = stage.baseline_calibration or next(
+            (s.dataset for s in config.stages if isinstance(s, QuantizeStage)), None
+        )
+        if "onnxruntime_int8" in stage.baselines and calibration is None:
+            raise ValueError(f"{where}: onnxruntime_int8 needs baseline_calibration (a dataset name)")
+        if stage.baseline_calibration is not None and stage.baseline_calibration not in config.datasets:
+            raise ValueError(
+                f"stages[{index}] (benchmark).baseline_calibration: {stage.baseline_calibration!r} is not defined"
+            )
+
+
 def _check_budget(config: PipelineConfig) -> None:
     budget = config.budget
     if budget is None:
@@ -275,7 +323,7 @@ def _check_stage_order(config: PipelineConfig) -> None:
     compiled = False
     for index, stage in enumerate(config.stages[1:], start=1):
         where = f"stages[{index}] ({stage.stage})"
-        if isinstance(stage, QuantizeStage):
+        if isinstance(stage, VariantStage):
             if compiled:
                 raise ValueError(f"{where}: compression must come before compile")
             if stage.source not in variants:
@@ -336,10 +384,11 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "\n  ".join(lines)
 
 
-STAGE_KINDS = ("export", "quantize", "compile", "evaluate", "benchmark")
+STAGE_KINDS = ("export", "quantize", "precision", "compile", "evaluate", "benchmark")
 _STAGE_MODELS: dict[str, type[BaseModel]] = {
     "export": ExportStage,
     "quantize": QuantizeStage,
+    "precision": PrecisionStage,
     "compile": CompileStage,
     "evaluate": EvaluateStage,
     "benchmark": BenchmarkStage,

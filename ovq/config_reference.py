@@ -18,6 +18,7 @@ from ovq.config import (
     MetricSpec,
     ModelSource,
     PipelineConfig,
+    PrecisionStage,
     QuantizeStage,
 )
 
@@ -31,6 +32,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("stage: export", ExportStage),
     ("stage: quantize", QuantizeStage),
     ("quantize.ignored_scope", IgnoredScopeSpec),
+    ("stage: precision", PrecisionStage),
     ("stage: compile", CompileStage),
     ("stage: evaluate", EvaluateStage),
     ("stage: benchmark", BenchmarkStage),

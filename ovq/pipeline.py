@@ -219,6 +219,9 @@ def _run_or_reuse(
 def _finish(report: dict[str, Any], ctx: RunContext, started: float) -> None:
     reference_size = ctx.reference.size_bytes if ctx.variants else None
     report["variants"] = [variant.to_report(reference_size) for variant in ctx.variants.values()]
+    for record in report["stages"]:
+        # Baselines (PyTorch eager, ONNX Runtime) measured by a benchmark stage sit beside ovq's variants.
+        report["variants"].extend((record.get("details") or {}).get("baselines", []))
     report["finished_at"] = now_iso()
     report["duration_s"] = round(time.perf_counter() - started, 3)
     report["run_dir"] = str(ctx.run_dir)

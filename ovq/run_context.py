@@ -64,9 +64,12 @@ class Variant:
     model_path: Path
     compiled: CompiledVariant | None = None  # in memory only; recompiled on demand after a cache hit
     compile_info: dict[str, Any] | None = None
+    # How this variant must be compiled beyond the compile stage's settings, e.g. its inference precision.
+    compile_overrides: dict[str, Any] = field(default_factory=dict)
     accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)
     benchmark: dict[str, Any] | None = None
     execution_precision: dict[str, Any] | None = None
+    execution_compute: dict[str, Any] | None = None  # compute-heavy layers only (Convolution, MatMul, ...)
     outputs: dict[str, list[Any]] = field(default_factory=dict)  # dataset name -> first outputs, for reference metrics
 
     # What a stage may change on a variant; the stage cache stores and replays exactly these.
@@ -75,6 +78,7 @@ class Variant:
         "source",
         "model_path",
         "compile_info",
+        "compile_overrides",
         "accuracy",
         "benchmark",
         "execution_precision",
@@ -108,6 +112,7 @@ class Variant:
             "metrics": self.accuracy,
             "benchmark": self.benchmark,
             "execution_precision": self.execution_precision,
+            "execution_compute": self.execution_compute,
         }
 
 

@@ -28,11 +28,18 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ovq.errors import ConfigError, DataMismatchError
+from ovq.errors import ConfigError
 from ovq.execution_precision import runtime_settings
 from ovq.resources import cpu_count, process_cpu_s
+from ovq.stages.benchmark_inputs import (
+    batch_size_of,
+    fill_request,
+    prepare_inputs,
+    random_inputs,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,138 +121,6 @@ CONTRACT_FIELDS = (
 )  # fmt: skip
 
 
-# --------------------------------------------------------------------------------------------- inputs
-
-
-def input_names(compiled_model: ov.CompiledModel) -> list[str]:
-    """The model's input names, as benchmark_app shows them (tensor name, else the node's name)."""
-    return [p.get_any_name() if p.get_names() else p.get_node().get_friendly_name() for p in compiled_model.inputs]
-
-
-def random_inputs(compiled_model: ov.CompiledModel, *, seed: int = 0) -> dict[str, np.ndarray]:
-    """One feed of random data for a model with static input shapes, made as benchmark_app makes it.
-
-    Values are uniform in [0, 255] (0/1 for booleans) from a fixed seed, cast to each input's type.
-    Raises DataMismatchError when an input shape is dynamic (there is no shape to invent).
-    """
-    import numpy as np
-
-    ports = dict(zip(input_names(compiled_model), compiled_model.inputs, strict=True))
-    dynamic = [
-        f"{name} {port.get_partial_shape()}" for name, port in ports.items() if port.get_partial_shape().is_dynamic
-    ]
-    if dynamic:
-        raise DataMismatchError(
-            f"cannot generate random inputs: the model has dynamic input shapes ({', '.join(dynamic)})",
-            hint="pass inputs shaped like the real data, or reshape the model to static shapes "
-            "(e.g. `ovq benchmark MODEL.xml -shape [1,3,224,224]`)",
-        )
-    feed: dict[str, np.ndarray] = {}
-    for name, port in ports.items():
-        dtype = _numpy_dtype(name, port)
-        generator = np.random.RandomState(np.random.MT19937(np.random.SeedSequence(seed)))
-        high = 1.0 if dtype == np.bool_ else 255.0
-        high += 1.0 if dtype.kind in "iub" else 0.0  # integers: [0, 255] inclusive after truncation
-        feed[name] = generator.uniform(0.0, high, list(port.get_shape())).astype(dtype)
-    return feed
-
-
-def prepare_inputs(compiled_model: ov.CompiledModel, inputs: Inputs | None) -> list[dict[int, np.ndarray]]:
-    """Check and normalise input feeds into ``[{input index: array}]``, one dict per feed.
-
-    A feed is a dict ``{input name: array}``, a single array (one-input models) or a tuple of arrays in
-    input order; ``inputs`` is one feed or a list of feeds; ``None`` makes one random feed. Arrays are
-    cast to the input's element type; a shape that does not fit raises DataMismatchError showing the
-    expected and the actual shape.
-    """
-    import numpy as np
-
-    if inputs is None:
-        inputs = random_inputs(compiled_model)
-    feeds: Sequence[Any] = [inputs] if isinstance(inputs, np.ndarray | Mapping | tuple) else inputs
-    if not isinstance(feeds, Sequence) or isinstance(feeds, str | bytes) or len(feeds) == 0:
-        raise DataMismatchError(
-            f"inputs must be a dict of arrays, an array, a tuple of arrays or a non-empty list of those, "
-            f"got {type(inputs).__name__}"
-        )
-    return [_resolve_feed(compiled_model, feed, f"input feed #{number}") for number, feed in enumerate(feeds)]
-
-
-def _resolve_feed(compiled_model: ov.CompiledModel, feed: Any, where: str) -> dict[int, np.ndarray]:
-    import numpy as np
-    import openvino as ov
-
-    ports = list(compiled_model.inputs)
-    names = input_names(compiled_model)
-    if isinstance(feed, Mapping):
-        index_by_name = {name: i for i, port in enumerate(ports) for name in [*port.get_names(), names[i]]}
-        unknown = [key for key in feed if key not in index_by_name]
-        if unknown:
-            raise DataMismatchError(f"{where}: the model has no input named {unknown}; its inputs are {names}")
-        arrays = {index_by_name[key]: value for key, value in feed.items()}
-    elif isinstance(feed, tuple | np.ndarray):
-        arrays = dict(enumerate(feed)) if isinstance(feed, tuple) else {0: feed}
-        if len(arrays) != len(ports):
-            raise DataMismatchError(
-                f"{where}: {len(arrays)} array(s) for a model with {len(ports)} inputs {names}",
-                hint="pass a dict {input name: array} or a tuple with one array per input",
-            )
-    else:
-        raise DataMismatchError(f"{where}: expected a dict of arrays or an array, got {type(feed).__name__}")
-    missing = [names[index] for index in range(len(ports)) if index not in arrays]
-    if missing:
-        raise DataMismatchError(f"{where}: no data for input(s) {missing}")
-
-    resolved: dict[int, np.ndarray] = {}
-    for index, value in sorted(arrays.items()):
-        array, expected = np.asarray(value), ports[index].get_partial_shape()
-        if not expected.compatible(ov.PartialShape(list(array.shape))):
-            raise DataMismatchError(
-                f"{where}: input {names[index]!r} expects shape {expected}, got {list(array.shape)}"
-            )
-        resolved[index] = np.ascontiguousarray(array, dtype=_numpy_dtype(names[index], ports[index]))
-    return resolved
-
-
-def _numpy_dtype(name: str, port: Any) -> np.dtype[Any]:
-    import numpy as np
-
-    element_type = port.get_element_type()
-    try:
-        dtype: np.dtype[Any] = np.dtype(element_type.to_dtype())
-    except (RuntimeError, TypeError) as error:
-        raise DataMismatchError(
-            f"input {name!r} has element type {element_type.get_type_name()}, which has no numpy equivalent"
-        ) from error
-    return dtype
-
-
-def _fill_request(request: ov.InferRequest, feed: Mapping[int, np.ndarray]) -> None:
-    """Put one feed into a request's input tensors, outside of any timed section."""
-    import openvino as ov
-
-    for index, array in feed.items():
-        tensor = request.get_input_tensor(index)
-        if tuple(tensor.get_shape()) == array.shape and tensor.get_size() > 0:
-            tensor.data[...] = array  # keeps the plugin's own allocation, as benchmark_app does
-        else:
-            request.set_input_tensor(index, ov.Tensor(array))
-
-
-def _batch_size(compiled_model: ov.CompiledModel, feed: Mapping[int, np.ndarray]) -> int:
-    """benchmark_app's batch size: the ``N`` dimension of the inputs' (possibly guessed) layout, else 1."""
-    import openvino as ov
-
-    for index, port in enumerate(compiled_model.inputs):
-        shape, layout = feed[index].shape, ov.layout_helpers.get_layout(port)
-        if layout != ov.Layout() and layout.has_name("N"):
-            return int(shape[layout.get_index_by_name("N")]) or 1
-        # Without a layout, benchmark_app guesses NCHW / NHWC from where the small colour axis is.
-        if layout == ov.Layout() and len(shape) == 4 and (shape[1] <= 4 < shape[3] or shape[3] <= 4 < shape[1]):
-            return int(shape[0]) or 1
-    return 1
-
-
 # --------------------------------------------------------------------------------------------- measuring
 
 
@@ -294,7 +169,7 @@ def benchmark(
 
     if api == "sync":
         request = compiled_model.create_infer_request()
-        _fill_request(request, feeds[0])
+        fill_request(request, feeds[0])
         times, total_s, count, first_ms = _sync_loop(request, duration_s, iterations, warmup_iterations, reporter)
         nireq = 1
     else:
@@ -302,14 +177,14 @@ def benchmark(
         queue = ov.AsyncInferQueue(compiled_model, nireq)
         nireq = len(queue)
         for request_id in range(nireq):
-            _fill_request(queue[request_id], feeds[request_id % len(feeds)])
+            fill_request(queue[request_id], feeds[request_id % len(feeds)])
         if iterations is not None:
             iterations = math.ceil(iterations / nireq) * nireq
         times, total_s, count, first_ms = _async_loop(queue, nireq, duration_s, iterations, warmup_iterations, reporter)
 
     cpu_s, wall_s = process_cpu_s() - cpu_start, time.perf_counter() - wall_start
     reporter.done()
-    batch = _batch_size(compiled_model, feeds[0])
+    batch = batch_size_of(compiled_model, feeds[0])
     throughput = batch * count / total_s
     return BenchmarkResult(
         hint=settings["hint"],
@@ -594,7 +469,7 @@ PIPELINE_DEFAULT_DURATION_S = 10.0
 
 def run_stage(ctx: RunContext, stage: BenchmarkStage, index: int, label: str) -> dict[str, Any]:
     """Benchmark every compiled variant, interleaved, and record speed-ups against the FP32 reference."""
-    from ovq.execution_precision import execution_precision
+    from ovq.execution_precision import execution_precision_summary
 
     variants = ctx.variants
     compiled = {name: ctx.compiled(v).compiled for name, v in variants.items()}
@@ -622,7 +497,70 @@ def run_stage(ctx: RunContext, stage: BenchmarkStage, index: int, label: str) ->
     details: dict[str, Any] = {}
     for name, result in results.items():
         variant = variants[name]
-        variant.benchmark = {**result.to_dict(), "speedup_vs_reference": speedups[name]}
-        variant.execution_precision = execution_precision(compiled[name])
+        variant.benchmark = {
+            **result.to_dict(),
+            "speedup_vs_reference": speedups[name],
+            "api": result.api,
+            "cpu_utilisation": result.cpu_utilisation,
+        }
+        summary = execution_precision_summary(compiled[name])
+        variant.execution_precision = summary.layers
+        variant.execution_compute = {
+            "layers": summary.compute_layers,
+            "int8_share": summary.compute_int8_share,
+            "precision": summary.compute_precision,
+        }
         details[name] = {"throughput_fps": result.throughput_fps, "speedup_vs_reference": speedups[name]}
+    if stage.baselines:
+        # The report's variants list gets these from the stage details (so a cached stage replays them).
+        details["baselines"] = _measure_baselines(ctx, stage, duration, results[ctx.reference.name])
     return details
+
+
+def _measure_baselines(
+    ctx: RunContext, stage: BenchmarkStage, duration: float | None, reference: BenchmarkResult
+) -> list[dict[str, Any]]:
+    """PyTorch eager and ONNX Runtime, measured on the same input, with speed-ups against the same FP32."""
+    from ovq.baselines import baseline_variants
+    from ovq.config import QuantizeStage
+    from ovq.references import load_callable
+
+    source = ctx.config.model
+    module = None
+    if source.recipe:
+        recipe = ctx.recipe()
+        assert recipe is not None
+        module = recipe.build()
+    elif source.factory:
+        module = load_callable(source.factory, base_dir=ctx.base_dir)()
+    onnx_path = None
+    if source.onnx:
+        onnx_path = Path(source.onnx) if Path(source.onnx).is_absolute() else ctx.base_dir / source.onnx
+    calibration_name = stage.baseline_calibration or next(
+        (s.dataset for s in ctx.config.stages if isinstance(s, QuantizeStage)), None
+    )
+    calibration = [item[0] for item in ctx.dataset(calibration_name)] if calibration_name else None
+    reference_compiled = ctx.compiled(ctx.reference).compiled
+    inputs = (
+        ctx.dataset(stage.dataset)[0][0]
+        if stage.dataset
+        else [array for array in random_inputs(reference_compiled).values()]
+    )
+    with ctx.reporter.progress(f"measuring baselines: {', '.join(stage.baselines)}", None):
+        measured = baseline_variants(
+            inputs=inputs,
+            work_dir=ctx.run_dir / "baselines",
+            module=module,
+            onnx_path=onnx_path,
+            calibration_inputs=calibration,
+            kinds=stage.baselines,
+            duration_s=duration,
+            iterations=stage.iterations,
+            repeats=stage.repeats,
+            reference_size_bytes=ctx.reference.size_bytes,
+        )
+    for variant in measured:
+        bench = variant.get("benchmark") or {}
+        if bench.get("throughput_fps"):
+            bench["speedup_vs_reference"] = bench["throughput_fps"] / reference.throughput_fps
+    return measured

@@ -169,15 +169,27 @@ REFERENCE_PRECISION = "f32"
 
 
 def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
-    """Compile one pipeline variant with the stage's settings; the FP32 reference always as true f32."""
+    """Compile one pipeline variant with the stage's settings; the FP32 reference always as true f32.
+
+    A variant may override the inference precision (the bf16/default precision variants) or add plugin
+    properties (dynamic quantization for weight-compressed variants).
+    """
+    overrides = variant.compile_overrides
+    if "inference_precision" in overrides:
+        precision = overrides["inference_precision"]  # None: the plugin's default
+    elif variant.precision == "fp32":
+        precision = REFERENCE_PRECISION
+    else:
+        precision = stage.inference_precision
     return compile_model(
         variant.model_path,
         hint=stage.hint,
         num_requests=stage.num_requests,
         num_streams=stage.num_streams,
         num_threads=stage.num_threads,
-        inference_precision=REFERENCE_PRECISION if variant.precision == "fp32" else stage.inference_precision,
+        inference_precision=precision,
         cache_dir=stage.cache_dir,
+        extra=overrides.get("properties"),
     )
 
 

@@ -186,11 +186,11 @@ def test_each_request_gets_its_own_feed(core: ov.Core) -> None:
     x = ops.parameter([1, 4], np.float32, name="x")
     identity_model = core.compile_model(ov.Model([ops.relu(x)], [x], "identity"), "CPU", {"NUM_STREAMS": 2})
     feeds = [np.full((1, 4), value, np.float32) for value in (1.0, 2.0, 3.0)]
-    from ovq.stages.benchmark import _fill_request
+    from ovq.stages.benchmark_inputs import fill_request
 
     queue = ov.AsyncInferQueue(identity_model, 2)
     for request_id, feed in enumerate(prepare_inputs(identity_model, feeds)[:2]):
-        _fill_request(queue[request_id], feed)
+        fill_request(queue[request_id], feed)
     queue.start_async()
     queue.start_async()
     queue.wait_all()

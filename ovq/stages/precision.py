@@ -1,0 +1,47 @@
+"""Floating-point variants: FP16-compressed weights, or the FP32 IR run at bf16 / the plugin's default.
+
+They answer the first question a user has before quantizing: how much do I get without touching accuracy
+budgets at all? And they keep the FP32 baseline honest: on CPUs with bf16 the plugin's default for an
+FP32 model is bf16, so "FP32 at the default precision" is its own variant, measured beside true f32.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ovq.config import PrecisionStage
+    from ovq.run_context import RunContext
+
+# mode -> (the report's precision, the inference precision to compile with; None = the plugin's default)
+MODES: dict[str, tuple[str, str | None]] = {
+    "fp16": ("fp16", None),
+    "bf16": ("bf16", "bf16"),
+    "default": ("fp32", None),  # the FP32 IR itself; only the inference precision differs
+}
+
+
+def run_stage(ctx: RunContext, stage: PrecisionStage, index: int, label: str) -> dict[str, Any]:
+    import openvino as ov
+
+    from ovq.artifacts import save_ir, staged_dir
+    from ovq.run_context import Variant
+    from ovq.stages.compress_weights import to_fp16
+    from ovq.stages.quantize import refuse_if_compressed
+
+    source = ctx.variants[stage.source]
+    model = ov.Core().read_model(source.model_path)
+    refuse_if_compressed(model, what=f"make a {stage.mode} variant of")
+    precision, inference_precision = MODES[stage.mode]
+    if stage.mode == "fp16":
+        model = to_fp16(model)
+    with staged_dir(ctx.stage_dir(index, label)) as folder:
+        path = save_ir(model, folder, provenance=ctx.provenance(label))
+    variant = Variant(
+        name=stage.name, precision=precision, source=stage.source, model_path=ctx.stage_dir(index, label) / path.name
+    )
+    if stage.mode != "fp16":
+        # Same weights as the source; what differs is how the plugin runs them.
+        variant.compile_overrides = {"inference_precision": inference_precision}
+    ctx.variants[stage.name] = variant
+    return {"variant": stage.name, "mode": stage.mode, "inference_precision": inference_precision or "plugin default"}
