@@ -194,11 +194,28 @@ def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
 
 
 def run_stage(ctx: RunContext, stage: CompileStage, index: int, label: str) -> dict[str, Any]:
+    from ovq.resources import measure_resources
+    from ovq.stages.benchmark_inputs import random_inputs
+
     details: dict[str, Any] = {}
     for variant in ctx.variants.values():
-        with ctx.reporter.progress(f"compiling {variant.name}", None):
+        with ctx.reporter.progress(f"compiling {variant.name}", None), measure_resources() as usage:
             variant.compiled = compile_variant(variant, stage)
+            # One inference, so the peak covers what running the model needs, not only compiling it.
+            if not any(port.get_partial_shape().is_dynamic for port in variant.compiled.compiled.inputs):
+                variant.compiled.compiled.create_infer_request().infer(random_inputs(variant.compiled.compiled))
         variant.compile_info = variant.compiled.to_dict()
+        variant.compile_info["memory"] = {
+            "peak_rss_bytes": usage.peak_rss_bytes,
+            "rss_start_bytes": usage.rss_start_bytes,
+            # What compiling this variant and running it once added on top of the process before it.
+            "peak_added_bytes": (
+                usage.peak_rss_bytes - usage.rss_start_bytes
+                if usage.peak_covers_block and usage.peak_rss_bytes and usage.rss_start_bytes
+                else None
+            ),
+            "peak_is_own": usage.peak_covers_block,
+        }
         details[variant.name] = {
             "compile_ms": round(variant.compiled.compile_ms, 3),
             "inference_precision": variant.compiled.inference_precision,
