@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ovq.accuracy_control import Budget, check_budget
+from ovq.budget import Budget, check_budget
 from ovq.errors import AccuracyBudgetError
 from ovq.run_context import RunContext, Variant
 

@@ -111,6 +111,24 @@ class ExportStage(Strict):
     )
 
 
+class AccuracyControlSpec(Strict):
+    """NNCF accuracy control: quantize, then revert the most harmful operations to float until the budget holds."""
+
+    enabled: bool = Field(True, description="false: plain PTQ even though the pipeline has a budget")
+    ranking_subset_size: int | None = Field(None, ge=1, description="validation items used to rank operations")
+    max_iterations: int | None = Field(None, ge=1, description="revert at most this many groups of operations")
+    restore_mode: Literal["activations_and_weights", "only_activations"] = Field(
+        "activations_and_weights", description="only_activations keeps int8 weights on reverted operations"
+    )
+    tune_hyperparams: bool = Field(False, description="let NNCF try other PTQ settings before reverting")
+    validate_at: Literal["deployment", "f32"] = Field(
+        "deployment", description="rank and validate at the deployment's precision (or NNCF's forced f32)"
+    )
+    ranking_order: Literal["most_helpful_first", "nncf"] = Field(
+        "most_helpful_first", description="revert the operations whose revert helps most first"
+    )
+
+
 class QuantizeStage(Strict):
     stage: Literal["quantize"]
     name: str = Field("int8", description="name of the variant this stage produces")
@@ -123,6 +141,13 @@ class QuantizeStage(Strict):
     model_type: Literal["transformer"] | None = Field(None, description="transformer: NNCF's transformer scheme")
     fast_bias_correction: bool = Field(True, description="False runs NNCF's slower, fuller bias correction")
     ignored_scope: IgnoredScopeSpec | None = Field(None, description="operations kept in floating point")
+    accuracy_control: AccuracyControlSpec | None = Field(
+        None,
+        description=(
+            "knobs of accuracy-aware quantization, which runs whenever the pipeline declares a budget"
+            " (set enabled: false for plain PTQ under a budget)"
+        ),
+    )
 
 
 class PrecisionStage(Strict):
@@ -297,6 +322,11 @@ def _check_baselines(config: PipelineConfig) -> None:
 def _check_budget(config: PipelineConfig) -> None:
     budget = config.budget
     if budget is None:
+        for index, stage in enumerate(config.stages):
+            if isinstance(stage, QuantizeStage) and stage.accuracy_control and stage.accuracy_control.enabled:
+                raise ValueError(
+                    f"stages[{index}] (quantize).accuracy_control: needs a budget: block (the metric and max drop)"
+                )
         return
     if budget.dataset not in config.datasets:
         raise ValueError(

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ovq.config import (
+    AccuracyControlSpec,
     BenchmarkStage,
     BudgetSpec,
     CompileStage,
@@ -32,6 +33,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("stage: export", ExportStage),
     ("stage: quantize", QuantizeStage),
     ("quantize.ignored_scope", IgnoredScopeSpec),
+    ("quantize.accuracy_control", AccuracyControlSpec),
     ("stage: precision", PrecisionStage),
     ("stage: compile", CompileStage),
     ("stage: evaluate", EvaluateStage),

@@ -34,6 +34,8 @@ class OvqError(Exception):
         self.stage = stage
         # Set by the pipeline when a failed run still wrote its report.
         self.run_dir: str | None = None
+        # What the failed stage found out before failing (e.g. accuracy control's steps); goes in the report.
+        self.details: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, str | None]:
         return {"stage": self.stage, "type": type(self).__name__, "message": self.message, "hint": self.hint}

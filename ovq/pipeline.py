@@ -97,6 +97,7 @@ def run_pipeline(
                 record["status"] = "succeeded"
             except OvqError as exc:
                 record["status"] = "failed"
+                record["details"] = exc.details
                 exc.stage = exc.stage or label
                 raise
             except Exception as exc:

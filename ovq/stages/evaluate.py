@@ -23,27 +23,41 @@ def infer_outputs(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
-    """The first output of the model for each item, in order (asynchronous requests keep all cores busy)."""
-    import openvino as ov
+    """The first output of the model for each item, in order (several requests in flight keep all cores busy).
 
-    outputs: list[np.ndarray | None] = [None] * len(items)
+    Requests are driven round-robin from this thread, without Python completion callbacks: callbacks run on
+    OpenVINO's threads and need the GIL, and an AsyncInferQueue torn down while one waits for it can
+    deadlock (seen here once; OpenVINO PR #37073 fixes that destructor).
+    """
+    try:
+        in_flight = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+    except RuntimeError:
+        in_flight = 1
+    requests = [compiled.create_infer_request() for _ in range(min(in_flight, max(1, len(items))))]
+    pending: list[int | None] = [None] * len(requests)
+    outputs: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
 
-    def on_done(request: ov.InferRequest, index: int) -> None:
-        # Copy: the request's output buffer is reused by its next inference.
-        outputs[index] = request.get_output_tensor(0).data.copy()
+    def collect(slot: int) -> None:
+        index = pending[slot]
+        if index is not None:
+            requests[slot].wait()
+            # Copy: the request's output buffer is reused by its next inference.
+            outputs[index] = requests[slot].get_output_tensor(0).data.copy()
+            pending[slot] = None
 
-    queue = ov.AsyncInferQueue(compiled)
-    queue.set_callback(on_done)
     try:
         for index, item in enumerate(items):
-            inputs = item[0] if isinstance(item, tuple) else item
-            queue.start_async(inputs, index)
+            slot = index % len(requests)
+            collect(slot)
+            requests[slot].start_async(item[0] if isinstance(item, tuple) else item)
+            pending[slot] = index
             if progress is not None:
                 progress(index + 1)
-        queue.wait_all()
+        for slot in range(len(requests)):
+            collect(slot)
     except RuntimeError as exc:
         raise DataMismatchError(f"inference failed on the dataset: {str(exc).strip().splitlines()[-1]}") from exc
-    return [o for o in outputs if o is not None]
+    return outputs
 
 
 def evaluate(

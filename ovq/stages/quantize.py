@@ -107,6 +107,7 @@ def _inputs_of(item: Any) -> Any:
 
 
 def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> dict[str, Any]:
+    """Plain INT8 PTQ, or accuracy-aware PTQ under the pipeline's budget (the story goes into details)."""
     import openvino as ov
 
     from ovq.artifacts import save_ir, staged_dir
@@ -118,23 +119,77 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
     # Fail on data that does not fit before the (long) calibration starts, showing both shapes.
     items = ctx.dataset(stage.dataset, model=model)
     scope = stage.ignored_scope
-    with ctx.reporter.progress(f"calibrating {stage.name} on {min(stage.subset_size, len(items))} samples", None):
-        quantized = quantize(
-            model,
-            items,
-            subset_size=stage.subset_size,
-            preset=stage.preset,
-            model_type=stage.model_type,
-            fast_bias_correction=stage.fast_bias_correction,
-            ignored_scope=make_ignored_scope(scope.names, scope.patterns, scope.types) if scope else None,
-        )
+    ignored = make_ignored_scope(scope.names, scope.patterns, scope.types) if scope else None
+    samples = min(stage.subset_size, len(items))
+    details: dict[str, Any] = {"variant": stage.name, "calibration_samples": samples}
+    control = stage.accuracy_control
+    if ctx.config.budget is not None and (control is None or control.enabled):
+        quantized, details["accuracy_control"] = _with_accuracy_control(ctx, stage, model, items, ignored)
+    else:
+        with ctx.reporter.progress(f"calibrating {stage.name} on {samples} samples", None):
+            quantized = quantize(
+                model,
+                items,
+                subset_size=stage.subset_size,
+                preset=stage.preset,
+                model_type=stage.model_type,
+                fast_bias_correction=stage.fast_bias_correction,
+                ignored_scope=ignored,
+            )
     with staged_dir(ctx.stage_dir(index, label)) as folder:
         path = save_ir(quantized, folder, provenance=ctx.provenance(label))
     final = ctx.stage_dir(index, label) / path.name
     ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
-    fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
-    return {
-        "variant": stage.name,
-        "calibration_samples": min(stage.subset_size, len(items)),
-        "fake_quantize_ops": fake_quantize,
-    }
+    details["fake_quantize_ops"] = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
+    return details
+
+
+def _with_accuracy_control(
+    ctx: RunContext, stage: QuantizeStage, model: ov.Model, items: Sequence[Any], ignored: Any
+) -> tuple[ov.Model, dict[str, Any]]:
+    from ovq.accuracy_control import Budget, BudgetNotMetError, quantize_with_budget
+    from ovq.config import AccuracyControlSpec, CompileStage
+    from ovq.stages.compile import compile_config
+
+    budget = ctx.config.budget
+    assert budget is not None
+    control = stage.accuracy_control or AccuracyControlSpec()
+    budgets = [Budget(ctx.metric(name), limit.max_drop, limit.drop_type) for name, limit in budget.metrics.items()]
+    compile_stage = next((s for s in ctx.config.stages if isinstance(s, CompileStage)), None)
+    # The budget is a promise about the deployed model: validate it compiled the way the pipeline deploys it.
+    deploy = (
+        compile_config(
+            hint=compile_stage.hint,
+            num_streams=compile_stage.num_streams,
+            num_threads=compile_stage.num_threads,
+            inference_precision=compile_stage.inference_precision,
+        )
+        if compile_stage
+        else {}
+    )
+    validation = ctx.dataset(budget.dataset, model=model)
+    with ctx.reporter.progress(f"quantizing {stage.name} under the accuracy budget (NNCF accuracy control)", None):
+        try:
+            result = quantize_with_budget(
+                model,
+                items,
+                validation,
+                budgets,
+                deploy_properties=deploy,
+                validate_at=control.validate_at,
+                subset_size=stage.subset_size,
+                preset=stage.preset,
+                model_type=stage.model_type,
+                fast_bias_correction=stage.fast_bias_correction,
+                ignored_scope=ignored,
+                ranking_subset_size=control.ranking_subset_size,
+                max_num_iterations=control.max_iterations,
+                tune_hyperparams=control.tune_hyperparams,
+                restore_mode=control.restore_mode,
+                ranking_order=control.ranking_order,
+            )
+        except BudgetNotMetError as exc:
+            # Fail closed, but keep the story: the pipeline puts these details into the failed stage record.
+            exc.details = {"variant": stage.name, "accuracy_control": exc.result.to_dict()}
+            raise
+    return result.model, result.to_dict()

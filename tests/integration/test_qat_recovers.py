@@ -57,7 +57,8 @@ def test_qat_recovers_what_ptq_loses_and_the_ir_runs_int8(tmp_path: Path) -> Non
     assert result.history[0].drop is not None and result.history[0].drop > MAX_DROP  # calibration alone missed
 
     # The claim holds for the IR on disk, read back and compiled afresh, not only inside train_qat.
-    path = export_qat(result.module, recipe.example_input(), tmp_path / "digits_qat_int8.xml")
+    path = tmp_path / "digits_qat_int8.xml"
+    export_qat(result.module, recipe.example_input(), path)
     assert accuracy(str(path), validation) == pytest.approx(result.value, abs=1e-9)
     compiled = ov.Core().compile_model(str(path), "CPU")
     summary = execution_precision_summary(compiled)
