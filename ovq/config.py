@@ -150,6 +150,39 @@ class QuantizeStage(Strict):
     )
 
 
+class CompressWeightsStage(Strict):
+    """Weight-only compression (NNCF): int8 or int4 weights, activations stay floating point."""
+
+    stage: Literal["compress_weights"]
+    name: str = Field("int8_weights", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="variant to compress")
+    mode: Literal["int8_sym", "int8_asym", "int4_sym", "int4_asym"] = Field("int8_asym")
+    group_size: int | None = Field(None, description="int4 only: input channels per group (NNCF default 128)")
+    ratio: float | None = Field(None, gt=0, le=1, description="int4 only: share of layers in int4, the rest backup")
+    all_layers: bool | None = Field(None, description="also compress embeddings and the last layer to int4")
+    backup_mode: Literal["none", "int8_sym", "int8_asym"] | None = Field(None, description="precision of the rest")
+    sensitivity_metric: (
+        Literal[
+            "weight_quantization_error",
+            "hessian_input_activation",
+            "mean_activation_variance",
+            "max_activation_variance",
+            "mean_activation_magnitude",
+        ]
+        | None
+    ) = Field(None, description="how the int4 layers are chosen")
+    dataset: str | None = Field(None, description="calibration data for the data-aware options")
+    subset_size: int = Field(128, ge=1, description="calibration items used")
+    awq: bool | None = Field(None, description="int4 + dataset: activation-aware weight quantization")
+    scale_estimation: bool | None = Field(None, description="int4 + dataset: scale estimation")
+    gptq: bool | None = Field(None, description="int4 + dataset: GPTQ")
+    lora_correction: bool | None = Field(None, description="int4 + dataset: LoRA correction")
+    ignored_scope: IgnoredScopeSpec | None = Field(None, description="layers left uncompressed")
+    dynamic_quantization_group_size: int | Literal["per_token"] | None = Field(
+        None, description="the CPU runtime's dynamic quantization of activations (0: off; default: plugin's, 32)"
+    )
+
+
 class PrecisionStage(Strict):
     """A floating-point variant: FP16-compressed weights, or the same IR run at another inference precision."""
 
@@ -216,11 +249,11 @@ class BenchmarkStage(Strict):
 
 
 StageConfig = Annotated[
-    ExportStage | QuantizeStage | PrecisionStage | CompileStage | EvaluateStage | BenchmarkStage,
+    ExportStage | QuantizeStage | CompressWeightsStage | PrecisionStage | CompileStage | EvaluateStage | BenchmarkStage,
     Field(discriminator="stage"),
 ]
 # Stages that make a new variant from an earlier one; they all come before compile.
-VariantStage = QuantizeStage | PrecisionStage
+VariantStage = QuantizeStage | CompressWeightsStage | PrecisionStage
 
 
 # ---------------------------------------------------------------------------------------------- budget
@@ -414,10 +447,11 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "\n  ".join(lines)
 
 
-STAGE_KINDS = ("export", "quantize", "precision", "compile", "evaluate", "benchmark")
+STAGE_KINDS = ("export", "quantize", "compress_weights", "precision", "compile", "evaluate", "benchmark")
 _STAGE_MODELS: dict[str, type[BaseModel]] = {
     "export": ExportStage,
     "quantize": QuantizeStage,
+    "compress_weights": CompressWeightsStage,
     "precision": PrecisionStage,
     "compile": CompileStage,
     "evaluate": EvaluateStage,

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ovq.stages import benchmark, compile, evaluate, export, precision, quantize
+from ovq.stages import benchmark, compile, compress_weights, evaluate, export, precision, quantize
 
 STAGE_ADAPTERS: dict[str, Callable[..., dict[str, Any]]] = {
     "export": export.run_stage,
     "quantize": quantize.run_stage,
+    "compress_weights": compress_weights.run_stage,
     "precision": precision.run_stage,
     "compile": compile.run_stage,
     "evaluate": evaluate.run_stage,

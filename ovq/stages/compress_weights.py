@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     import nncf
     import openvino as ov
 
+    from ovq.config import CompressWeightsStage
+    from ovq.run_context import RunContext
+
 WeightMode = Literal["int8_sym", "int8_asym", "int4_sym", "int4_asym"]
 WEIGHT_MODES: tuple[str, ...] = ("int8_sym", "int8_asym", "int4_sym", "int4_asym")
 SENSITIVITY_METRICS: tuple[str, ...] = (
@@ -239,3 +242,47 @@ def _feeds_convert(op: Any) -> bool:
 
 def _inputs_of(item: Any) -> Any:
     return item[0] if isinstance(item, tuple) else item
+
+
+# ------------------------------------------------------------------------------------------ pipeline adapter
+
+
+def run_stage(ctx: RunContext, stage: CompressWeightsStage, index: int, label: str) -> dict[str, Any]:
+    import openvino as ov
+
+    from ovq.artifacts import save_ir, staged_dir
+    from ovq.run_context import Variant
+    from ovq.stages.quantize import make_ignored_scope
+
+    source = ctx.variants[stage.source]
+    model = ov.Core().read_model(source.model_path)
+    items = ctx.dataset(stage.dataset, model=model) if stage.dataset else None
+    scope = stage.ignored_scope
+    with ctx.reporter.progress(f"compressing weights of {stage.name} ({stage.mode})", None):
+        compressed = compress_weights(
+            model,
+            mode=stage.mode,
+            group_size=stage.group_size,
+            ratio=stage.ratio,
+            dataset=items,
+            subset_size=stage.subset_size,
+            awq=stage.awq,
+            scale_estimation=stage.scale_estimation,
+            gptq=stage.gptq,
+            lora_correction=stage.lora_correction,
+            sensitivity_metric=stage.sensitivity_metric,
+            backup_mode=stage.backup_mode,
+            all_layers=stage.all_layers,
+            ignored_scope=make_ignored_scope(scope.names, scope.patterns, scope.types) if scope else None,
+        )
+    with staged_dir(ctx.stage_dir(index, label)) as folder:
+        path = save_ir(compressed, folder, provenance=ctx.provenance(label))
+    precision = weight_precision(compressed) or "int8_weights"
+    variant = Variant(
+        name=stage.name, precision=precision, source=stage.source, model_path=ctx.stage_dir(index, label) / path.name
+    )
+    properties = dynamic_quantization_properties(stage.dynamic_quantization_group_size)
+    if properties:
+        variant.compile_overrides = {"properties": properties}
+    ctx.variants[stage.name] = variant
+    return {"variant": stage.name, "mode": stage.mode, "precision": precision, "compile_properties": properties}

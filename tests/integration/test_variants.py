@@ -28,6 +28,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             {"stage": "precision", "name": "bf16", "mode": "bf16"},
             {"stage": "precision", "name": "fp32-default", "mode": "default"},
             {"stage": "quantize", "dataset": "data", "subset_size": 8},
+            {
+                "stage": "compress_weights",
+                "name": "int8_weights",
+                "mode": "int8_sym",
+                "dynamic_quantization_group_size": 0,
+            },
             {"stage": "compile", "hint": "latency", "inference_precision": "f32"},
             {"stage": "evaluate", "dataset": "data"},
             {
@@ -58,7 +64,9 @@ def test_precision_variants_compile_as_declared(report: dict[str, Any]) -> None:
     assert weights["fp16"] < 0.6 * weights["fp32"]  # the tiny model's .xml dwarfs its weights; compare .bin
     assert "bf16" in variants["bf16"]["execution_precision"]
     assert variants["int8"]["execution_compute"]["int8_share"] > 0.5
-    for name in ("fp16", "bf16", "fp32-default", "int8"):
+    assert variants["int8_weights"]["precision"] == "int8_weights"
+    assert variants["int8_weights"]["compile"]["properties"]["DYNAMIC_QUANTIZATION_GROUP_SIZE"] == 0
+    for name in ("fp16", "bf16", "fp32-default", "int8", "int8_weights"):
         assert variants[name]["metrics"]["cosine"]["value"] > 0.9
 
 
