@@ -183,6 +183,40 @@ class CompressWeightsStage(Strict):
     )
 
 
+class QatStage(Strict):
+    """Quantization-aware training: NNCF fake-quantizers on the torch model, fine-tuned until the budget holds.
+
+    Accuracy is measured every epoch on the exported IR compiled the way the pipeline deploys it; training
+    stops as soon as the budget's first metric holds, keeps the best epoch, and fails closed (exit 4) when
+    the allowance is spent.
+    """
+
+    stage: Literal["qat"]
+    name: str = Field("qat_int8", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="the reference variant (QAT starts again from its torch model)")
+    train_dataset: str = Field(description="training data (from datasets:)")
+    calibration_dataset: str = Field(description="data that initialises the quantizers (from datasets:)")
+    epochs: int = Field(3, ge=1, description="training allowance in epochs")
+    max_steps: int | None = Field(None, ge=1, description="and/or in optimizer steps")
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    loss: str = Field("cross_entropy", description="cross_entropy, mse or 'package.module:function'")
+    train_fn: str | None = Field(
+        None, description="'package.module:function' that trains the prepared model one epoch and returns it"
+    )
+    evaluate_with: Literal["openvino", "torch"] = Field(
+        "openvino", description="score every epoch in OpenVINO (exact) or in torch (confirmed in OpenVINO)"
+    )
+    subset_size: int = Field(300, ge=1, description="calibration samples for the initial quantizer ranges")
+    preset: Literal["performance", "mixed"] | None = None
+    model_type: Literal["transformer"] | None = None
+    ignored_scope: IgnoredScopeSpec | None = None
+    seed: int = 0
+    torch_threads: int | None = Field(None, ge=1, description="torch threads while training (1 suits small models)")
+
+
 class PrecisionStage(Strict):
     """A floating-point variant: FP16-compressed weights, or the same IR run at another inference precision."""
 
@@ -249,11 +283,18 @@ class BenchmarkStage(Strict):
 
 
 StageConfig = Annotated[
-    ExportStage | QuantizeStage | CompressWeightsStage | PrecisionStage | CompileStage | EvaluateStage | BenchmarkStage,
+    ExportStage
+    | QuantizeStage
+    | CompressWeightsStage
+    | QatStage
+    | PrecisionStage
+    | CompileStage
+    | EvaluateStage
+    | BenchmarkStage,
     Field(discriminator="stage"),
 ]
 # Stages that make a new variant from an earlier one; they all come before compile.
-VariantStage = QuantizeStage | CompressWeightsStage | PrecisionStage
+VariantStage = QuantizeStage | CompressWeightsStage | QatStage | PrecisionStage
 
 
 # ---------------------------------------------------------------------------------------------- budget
@@ -296,6 +337,7 @@ class PipelineConfig(Strict):
         _check_stage_order(self)
         _check_budget(self)
         _check_baselines(self)
+        _check_qat(self)
         return self
 
 
@@ -329,6 +371,28 @@ def _check_references(config: PipelineConfig) -> None:
                         f"stages[{index}] (evaluate).metrics: {metric_name!r} is not defined;"
                         f" defined metrics: {sorted(config.metrics)}"
                     )
+
+
+def _check_qat(config: PipelineConfig) -> None:
+    for index, stage in enumerate(config.stages):
+        if not isinstance(stage, QatStage):
+            continue
+        where = f"stages[{index}] (qat)"
+        if config.model.kind not in ("recipe", "factory"):
+            raise ValueError(f"{where}: QAT trains the torch model; use model.recipe or model.factory")
+        if config.budget is None:
+            raise ValueError(f"{where}: needs a budget: block (QAT trains until the budget holds)")
+        for field in ("train_dataset", "calibration_dataset"):
+            name = getattr(stage, field)
+            if name not in config.datasets:
+                raise ValueError(
+                    f"{where}.{field}: {name!r} is not defined; defined datasets: {sorted(config.datasets)}"
+                )
+        first_metric = next(iter(config.budget.metrics))
+        if config.metrics[first_metric].against == "reference":
+            raise ValueError(f"{where}: the budget's first metric {first_metric!r} must compare with labels for QAT")
+        if stage.train_fn and stage.max_steps:
+            raise ValueError(f"{where}: train_fn and max_steps exclude each other")
 
 
 def _check_baselines(config: PipelineConfig) -> None:
@@ -447,11 +511,12 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "\n  ".join(lines)
 
 
-STAGE_KINDS = ("export", "quantize", "compress_weights", "precision", "compile", "evaluate", "benchmark")
+STAGE_KINDS = ("export", "quantize", "compress_weights", "qat", "precision", "compile", "evaluate", "benchmark")
 _STAGE_MODELS: dict[str, type[BaseModel]] = {
     "export": ExportStage,
     "quantize": QuantizeStage,
     "compress_weights": CompressWeightsStage,
+    "qat": QatStage,
     "precision": PrecisionStage,
     "compile": CompileStage,
     "evaluate": EvaluateStage,

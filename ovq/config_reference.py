@@ -21,6 +21,7 @@ from ovq.config import (
     ModelSource,
     PipelineConfig,
     PrecisionStage,
+    QatStage,
     QuantizeStage,
 )
 
@@ -36,6 +37,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("quantize.ignored_scope", IgnoredScopeSpec),
     ("quantize.accuracy_control", AccuracyControlSpec),
     ("stage: compress_weights", CompressWeightsStage),
+    ("stage: qat", QatStage),
     ("stage: precision", PrecisionStage),
     ("stage: compile", CompileStage),
     ("stage: evaluate", EvaluateStage),

@@ -168,6 +168,21 @@ def _as_int(value: Any) -> int | None:
 REFERENCE_PRECISION = "f32"
 
 
+def deployment_config(ctx: RunContext) -> dict[str, Any]:
+    """The plugin configuration the pipeline's compile stage will deploy with (for in-stage validation)."""
+    from ovq.config import CompileStage
+
+    stage = next((s for s in ctx.config.stages if isinstance(s, CompileStage)), None)
+    if stage is None:
+        return {}
+    return compile_config(
+        hint=stage.hint,
+        num_streams=stage.num_streams,
+        num_threads=stage.num_threads,
+        inference_precision=stage.inference_precision,
+    )
+
+
 def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
     """Compile one pipeline variant with the stage's settings; the FP32 reference always as true f32.
 

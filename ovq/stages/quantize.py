@@ -148,25 +148,15 @@ def _with_accuracy_control(
     ctx: RunContext, stage: QuantizeStage, model: ov.Model, items: Sequence[Any], ignored: Any
 ) -> tuple[ov.Model, dict[str, Any]]:
     from ovq.accuracy_control import Budget, BudgetNotMetError, quantize_with_budget
-    from ovq.config import AccuracyControlSpec, CompileStage
-    from ovq.stages.compile import compile_config
+    from ovq.config import AccuracyControlSpec
+    from ovq.stages.compile import deployment_config
 
     budget = ctx.config.budget
     assert budget is not None
     control = stage.accuracy_control or AccuracyControlSpec()
     budgets = [Budget(ctx.metric(name), limit.max_drop, limit.drop_type) for name, limit in budget.metrics.items()]
-    compile_stage = next((s for s in ctx.config.stages if isinstance(s, CompileStage)), None)
     # The budget is a promise about the deployed model: validate it compiled the way the pipeline deploys it.
-    deploy = (
-        compile_config(
-            hint=compile_stage.hint,
-            num_streams=compile_stage.num_streams,
-            num_threads=compile_stage.num_threads,
-            inference_precision=compile_stage.inference_precision,
-        )
-        if compile_stage
-        else {}
-    )
+    deploy = deployment_config(ctx)
     validation = ctx.dataset(budget.dataset, model=model)
     with ctx.reporter.progress(f"quantizing {stage.name} under the accuracy budget (NNCF accuracy control)", None):
         try:

@@ -46,7 +46,7 @@ def test_quickstart_report_honours_the_contract(
     assert report["pipeline"] == "quickstart"
     assert isinstance(report["duration_s"], float)
     assert set(report["environment"]) >= {"ovq", "openvino", "nncf", "torch", "cpu"}
-    assert [s["name"] for s in report["stages"]] == ["export", "quantize", "compile", "evaluate", "benchmark"]
+    assert [s["name"] for s in report["stages"]] == ["export", "quantize", "compile", "evaluate", "benchmark", "budget"]
     assert all(s["status"] == "succeeded" and isinstance(s["duration_s"], float) for s in report["stages"])
     fp32, int8 = report["variants"]
     assert (fp32["precision"], int8["precision"]) == ("fp32", "int8")
@@ -66,5 +66,7 @@ def test_quickstart_report_honours_the_contract(
     # The accuracy promise for the quickstart: INT8 within 1 point of FP32.
     assert fp32["accuracy"]["value"] > 0.95
     assert int8["accuracy"]["drop"] <= 0.01
+    assert report["budget"]["met"] is True and report["deliverable"] == "int8"
+    assert report["budget"]["variants"]["int8"]["checks"][0]["max_drop"] == 0.01
     assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
     assert not [p for p in run_dir.rglob(".*")]

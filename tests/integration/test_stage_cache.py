@@ -91,7 +91,7 @@ def test_nightly_remeasures_speed_but_reuses_the_rest(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache-root"
-    pipeline = pipeline_file(tmp_path, duration_s=30)
+    pipeline = pipeline_file(tmp_path, duration_s=8)
     env = {**os.environ, "OVQ_CACHE_DIR": str(cache_dir)}
     ovq = Path(sys.executable).parent / "ovq"
     process = subprocess.Popen(
@@ -99,7 +99,7 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     )
     stages = cache_dir / "stages"
     deadline = time.monotonic() + 120
-    # Export, quantize, compile and the variant scores are stored; the benchmark (30 s) is under way.
+    # Export, quantize, compile and the variant scores are stored; the benchmark (8 s) is under way.
     while time.monotonic() < deadline:
         entries = [p for p in stages.glob("*") if not p.name.startswith(".")] if stages.exists() else []
         if len(entries) >= 4:
@@ -117,7 +117,7 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
             str(ovq),
             "pipeline",
             "run",
-            str(pipeline_file(tmp_path, duration_s=30)),
+            str(pipeline_file(tmp_path, duration_s=8)),
             "-o",
             str(tmp_path / "resumed"),
             "--json",
