@@ -183,17 +183,9 @@ class CompressWeightsStage(Strict):
     )
 
 
-class QatStage(Strict):
-    """Quantization-aware training: NNCF fake-quantizers on the torch model, fine-tuned until the budget holds.
+class QatOptions(Strict):
+    """How to fine-tune with quantization simulated (the qat stage's and the escalation's QAT rung)."""
 
-    Accuracy is measured every epoch on the exported IR compiled the way the pipeline deploys it; training
-    stops as soon as the budget's first metric holds, keeps the best epoch, and fails closed (exit 4) when
-    the allowance is spent.
-    """
-
-    stage: Literal["qat"]
-    name: str = Field("qat_int8", description="name of the variant this stage produces")
-    source: str = Field("fp32", description="the reference variant (QAT starts again from its torch model)")
     train_dataset: str = Field(description="training data (from datasets:)")
     calibration_dataset: str = Field(description="data that initialises the quantizers (from datasets:)")
     epochs: int = Field(3, ge=1, description="training allowance in epochs")
@@ -215,6 +207,44 @@ class QatStage(Strict):
     ignored_scope: IgnoredScopeSpec | None = None
     seed: int = 0
     torch_threads: int | None = Field(None, ge=1, description="torch threads while training (1 suits small models)")
+
+
+class QatStage(QatOptions):
+    """Quantization-aware training: NNCF fake-quantizers on the torch model, fine-tuned until the budget holds.
+
+    Accuracy is measured every epoch on the exported IR compiled the way the pipeline deploys it; training
+    stops as soon as the budget's first metric holds, keeps the best epoch, and fails closed (exit 4) when
+    the allowance is spent.
+    """
+
+    stage: Literal["qat"]
+    name: str = Field("qat_int8", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="the reference variant (QAT starts again from its torch model)")
+
+
+Rung = Literal["ptq", "accuracy_aware_ptq", "qat"]
+ALL_RUNGS: tuple[Rung, ...] = ("ptq", "accuracy_aware_ptq", "qat")
+
+
+class EscalateStage(Strict):
+    """Meet the budget with the cheapest method: plain PTQ, then accuracy-aware PTQ (if still fast enough), then QAT."""
+
+    stage: Literal["escalate"]
+    name: str = Field("int8", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="variant to start from")
+    dataset: str = Field(description="calibration dataset for PTQ (from datasets:)")
+    subset_size: int = Field(300, ge=1)
+    preset: Literal["performance", "mixed"] | None = None
+    model_type: Literal["transformer"] | None = None
+    ignored_scope: IgnoredScopeSpec | None = None
+    rungs: list[Rung] = Field(default_factory=lambda: list(ALL_RUNGS), min_length=1, description="tried in this order")
+    min_speedup: float = Field(
+        1.0, gt=0, description="accuracy-aware PTQ is accepted only if still this much faster than true-f32 FP32"
+    )
+    speed_check_s: float = Field(2.0, gt=0, description="seconds per repeat of the paired speed check")
+    speed_check_repeats: int = Field(3, ge=1)
+    accuracy_control: AccuracyControlSpec | None = Field(None, description="knobs of the accuracy-aware PTQ rung")
+    qat: QatOptions | None = Field(None, description="the QAT rung (needed when rungs include qat)")
 
 
 class PrecisionStage(Strict):
@@ -287,6 +317,7 @@ StageConfig = Annotated[
     | QuantizeStage
     | CompressWeightsStage
     | QatStage
+    | EscalateStage
     | PrecisionStage
     | CompileStage
     | EvaluateStage
@@ -294,7 +325,7 @@ StageConfig = Annotated[
     Field(discriminator="stage"),
 ]
 # Stages that make a new variant from an earlier one; they all come before compile.
-VariantStage = QuantizeStage | CompressWeightsStage | QatStage | PrecisionStage
+VariantStage = QuantizeStage | CompressWeightsStage | QatStage | EscalateStage | PrecisionStage
 
 
 # ---------------------------------------------------------------------------------------------- budget
@@ -375,15 +406,29 @@ def _check_references(config: PipelineConfig) -> None:
 
 def _check_qat(config: PipelineConfig) -> None:
     for index, stage in enumerate(config.stages):
-        if not isinstance(stage, QatStage):
+        if isinstance(stage, EscalateStage):
+            where = f"stages[{index}] (escalate)"
+            if config.budget is None:
+                raise ValueError(f"{where}: needs a budget: block (the ladder climbs until it holds)")
+            if "qat" in stage.rungs and stage.qat is None:
+                raise ValueError(
+                    f"{where}.qat: the qat rung needs its options (train_dataset, calibration_dataset, ...)"
+                )
+            if stage.qat is None:
+                continue
+            options: QatOptions = stage.qat
+            where += ".qat"
+        elif isinstance(stage, QatStage):
+            options = stage
+            where = f"stages[{index}] (qat)"
+        else:
             continue
-        where = f"stages[{index}] (qat)"
         if config.model.kind not in ("recipe", "factory"):
             raise ValueError(f"{where}: QAT trains the torch model; use model.recipe or model.factory")
         if config.budget is None:
             raise ValueError(f"{where}: needs a budget: block (QAT trains until the budget holds)")
         for field in ("train_dataset", "calibration_dataset"):
-            name = getattr(stage, field)
+            name = getattr(options, field)
             if name not in config.datasets:
                 raise ValueError(
                     f"{where}.{field}: {name!r} is not defined; defined datasets: {sorted(config.datasets)}"
@@ -391,7 +436,7 @@ def _check_qat(config: PipelineConfig) -> None:
         first_metric = next(iter(config.budget.metrics))
         if config.metrics[first_metric].against == "reference":
             raise ValueError(f"{where}: the budget's first metric {first_metric!r} must compare with labels for QAT")
-        if stage.train_fn and stage.max_steps:
+        if options.train_fn and options.max_steps:
             raise ValueError(f"{where}: train_fn and max_steps exclude each other")
 
 
@@ -511,12 +556,23 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "\n  ".join(lines)
 
 
-STAGE_KINDS = ("export", "quantize", "compress_weights", "qat", "precision", "compile", "evaluate", "benchmark")
+STAGE_KINDS = (
+    "export",
+    "quantize",
+    "compress_weights",
+    "qat",
+    "escalate",
+    "precision",
+    "compile",
+    "evaluate",
+    "benchmark",
+)
 _STAGE_MODELS: dict[str, type[BaseModel]] = {
     "export": ExportStage,
     "quantize": QuantizeStage,
     "compress_weights": CompressWeightsStage,
     "qat": QatStage,
+    "escalate": EscalateStage,
     "precision": PrecisionStage,
     "compile": CompileStage,
     "evaluate": EvaluateStage,

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ovq.stages import benchmark, compile, compress_weights, evaluate, export, precision, qat, quantize
+from ovq.stages import benchmark, compile, compress_weights, escalate, evaluate, export, precision, qat, quantize
 
 STAGE_ADAPTERS: dict[str, Callable[..., dict[str, Any]]] = {
     "export": export.run_stage,
     "quantize": quantize.run_stage,
     "compress_weights": compress_weights.run_stage,
     "qat": qat.run_stage,
+    "escalate": escalate.run_stage,
     "precision": precision.run_stage,
     "compile": compile.run_stage,
     "evaluate": evaluate.run_stage,

@@ -7,16 +7,30 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ovq.config import QatStage
+    import openvino as ov
+
+    from ovq.config import QatOptions, QatStage
     from ovq.qat_train import QatProgress
     from ovq.run_context import RunContext
 
 
 def run_stage(ctx: RunContext, stage: QatStage, index: int, label: str) -> dict[str, Any]:
     from ovq.artifacts import save_ir, staged_dir
+    from ovq.run_context import Variant
+
+    model, details = train_to_ir(ctx, stage, label)
+    with staged_dir(ctx.stage_dir(index, label)) as folder:
+        path = save_ir(model, folder, provenance=ctx.provenance(label))
+    final = ctx.stage_dir(index, label) / path.name
+    ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
+    return {"variant": stage.name, "qat": details}
+
+
+def train_to_ir(ctx: RunContext, stage: QatOptions, label: str) -> tuple[ov.Model, dict[str, Any]]:
+    """Rebuild the torch model, fine-tune it with quantization simulated until the budget's first metric
+    holds (as deployed), and return the exported INT8 IR with the training story. Fails closed (exit 4)."""
     from ovq.qat_train import train_qat
     from ovq.references import load_callable
-    from ovq.run_context import Variant
     from ovq.stages.compile import deployment_config
 
     budget = ctx.config.budget
@@ -71,11 +85,7 @@ def run_stage(ctx: RunContext, stage: QatStage, index: int, label: str) -> dict[
             notify=ctx.reporter.note,
         )
     assert result.model is not None
-    with staged_dir(ctx.stage_dir(index, label)) as folder:
-        path = save_ir(result.model, folder, provenance=ctx.provenance(label))
-    final = ctx.stage_dir(index, label) / path.name
-    ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
-    return {"variant": stage.name, "qat": result.to_dict()}
+    return result.model, result.to_dict()
 
 
 def _progress_to(ctx: RunContext, bars: contextlib.ExitStack, metric_name: str) -> Callable[[QatProgress], None]:
