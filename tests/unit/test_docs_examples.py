@@ -19,3 +19,17 @@ def test_tutorial_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     namespace: dict[str, object] = {"__name__": "__docs__"}
     for block in blocks:
         exec(compile(block, str(page), "exec"), namespace)
+
+
+HOW_TOS = sorted((DOCS / "how-to").glob("*.md"))
+
+
+@pytest.mark.parametrize("page", HOW_TOS, ids=[p.stem for p in HOW_TOS])
+def test_pipeline_examples_in_how_tos_validate(page: Path) -> None:
+    import yaml
+
+    from ovq.config import parse_pipeline
+
+    blocks = [b for b in re.findall(r"^```yaml\n(.*?)^```", page.read_text(), re.S | re.M) if "stages:" in b]
+    for block in blocks:
+        parse_pipeline(yaml.safe_load(block), source=str(page))  # raises ConfigError if the example rotted
