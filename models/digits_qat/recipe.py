@@ -13,6 +13,8 @@ Recipe contract: build(), example_input(), dataset(split), DEFAULT_METRIC.
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,31 +27,30 @@ SEED = 0
 EPOCHS = 20
 OUTLIER_CHANNELS = 4
 OUTLIER_GAIN = 300.0
-N_VALIDATION = 540
+
+
+def _digits() -> ModuleType:
+    """The digits recipe beside this one: same data, same splits, same architecture (one place for each)."""
+    from ovq.references import load_module_from_file
+
+    return load_module_from_file(Path(__file__).resolve().parent.parent / "digits" / "recipe.py")
 
 
 def _images_and_labels() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
-    return images, digits.target.astype(np.int64)
+    images, labels = _digits()._images_and_labels()
+    return images, labels
 
 
 def _split_indices(count: int) -> dict[str, np.ndarray]:
-    order = np.random.default_rng(SEED).permutation(count)
-    train = order[N_VALIDATION:]
     # Calibration is a slice of the training split: neither PTQ nor QAT ever sees validation items.
-    return {"train": train, "calibration": train[:300], "validation": order[:N_VALIDATION]}
+    splits: dict[str, np.ndarray] = _digits()._split_indices(count)
+    return splits
 
 
 def dataset(split: str) -> list[tuple[np.ndarray, int]]:
     """Items are (image [1, 1, 8, 8] float32 in 0..1, label) for 'train', 'calibration' or 'validation'."""
-    images, labels = _images_and_labels()
-    splits = _split_indices(len(images))
-    if split not in splits:
-        raise ValueError(f"unknown split {split!r}; the digits_qat recipe has {sorted(splits)}")
-    return [(images[i : i + 1], int(labels[i])) for i in splits[split]]
+    items: list[tuple[np.ndarray, int]] = _digits().dataset(split)
+    return items
 
 
 def example_input() -> np.ndarray:
@@ -57,19 +58,8 @@ def example_input() -> np.ndarray:
 
 
 def architecture() -> torch.nn.Module:
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 64),
-        nn.ReLU(),
-        nn.Linear(64, 10),
-    )
+    module: torch.nn.Module = _digits()._architecture()
+    return module
 
 
 def train() -> torch.nn.Module:

@@ -166,34 +166,21 @@ class _Ladder:
                 )
             return model, {}
         if rung == "accuracy_aware_ptq":
-            from ovq.accuracy_control import Budget, quantize_with_budget
-            from ovq.config import AccuracyControlSpec
+            from ovq.stages.quantize import accuracy_aware_quantize
 
-            control = stage.accuracy_control or AccuracyControlSpec()
-            budgets = [
-                Budget(self.ctx.metric(n), lim.max_drop, lim.drop_type) for n, lim in self.budget.metrics.items()
-            ]
-            with self.ctx.reporter.progress("rung 2: accuracy-aware INT8 PTQ", None):
-                result = quantize_with_budget(
-                    self.fp32,
-                    self.calibration,
-                    self.validation,
-                    budgets,
-                    deploy_properties=self.deploy,
-                    validate_at=control.validate_at,
-                    reference_outputs=self.reference_outputs,
-                    subset_size=stage.subset_size,
-                    preset=stage.preset,
-                    model_type=stage.model_type,
-                    ignored_scope=ignored,
-                    ranking_subset_size=control.ranking_subset_size,
-                    max_num_iterations=control.max_iterations,
-                    tune_hyperparams=control.tune_hyperparams,
-                    restore_mode=control.restore_mode,
-                    ranking_order=control.ranking_order,
-                )
-            story = result.to_dict()["accuracy_control"]
-            return result.model, {"reverted_operations": story["reverted_operations"]}
+            model, story = accuracy_aware_quantize(
+                self.ctx,
+                self.fp32,
+                self.calibration,
+                stage.accuracy_control,
+                variant=stage.name,
+                subset_size=stage.subset_size,
+                preset=stage.preset,
+                model_type=stage.model_type,
+                ignored_scope=ignored,
+                reference_outputs=self.reference_outputs,
+            )
+            return model, {"reverted_operations": story["accuracy_control"]["reverted_operations"]}
         from ovq.stages.qat import train_to_ir
 
         assert stage.qat is not None  # checked when the config loads

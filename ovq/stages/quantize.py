@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import nncf
     import openvino as ov
 
-    from ovq.config import QuantizeStage
+    from ovq.config import AccuracyControlSpec, QuantizeStage
     from ovq.run_context import RunContext
 
 LOW_PRECISION_WEIGHT_TYPES = ("u8", "i8", "u4", "i4", "nf4", "f4e2m1")
@@ -124,7 +124,18 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
     details: dict[str, Any] = {"variant": stage.name, "calibration_samples": samples}
     control = stage.accuracy_control
     if ctx.config.budget is not None and (control is None or control.enabled):
-        quantized, details["accuracy_control"] = _with_accuracy_control(ctx, stage, model, items, ignored)
+        quantized, details["accuracy_control"] = accuracy_aware_quantize(
+            ctx,
+            model,
+            items,
+            control,
+            variant=stage.name,
+            subset_size=stage.subset_size,
+            preset=stage.preset,
+            model_type=stage.model_type,
+            fast_bias_correction=stage.fast_bias_correction,
+            ignored_scope=ignored,
+        )
     else:
         with ctx.reporter.progress(f"calibrating {stage.name} on {samples} samples", None):
             quantized = quantize(
@@ -144,21 +155,36 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
     return details
 
 
-def _with_accuracy_control(
-    ctx: RunContext, stage: QuantizeStage, model: ov.Model, items: Sequence[Any], ignored: Any
+def accuracy_aware_quantize(
+    ctx: RunContext,
+    model: ov.Model,
+    items: Sequence[Any],
+    control: AccuracyControlSpec | None,
+    *,
+    variant: str,
+    subset_size: int,
+    preset: str | None,
+    model_type: str | None,
+    fast_bias_correction: bool = True,
+    ignored_scope: Any = None,
+    reference_outputs: Sequence[Any] | None = None,
 ) -> tuple[ov.Model, dict[str, Any]]:
+    """NNCF accuracy control under the pipeline's budget, validated as deployed; fails closed with its story.
+
+    Shared by the quantize stage and the escalation ladder's second rung.
+    """
     from ovq.accuracy_control import Budget, BudgetNotMetError, quantize_with_budget
     from ovq.config import AccuracyControlSpec
     from ovq.stages.compile import deployment_config
 
     budget = ctx.config.budget
     assert budget is not None
-    control = stage.accuracy_control or AccuracyControlSpec()
+    control = control or AccuracyControlSpec()
     budgets = [Budget(ctx.metric(name), limit.max_drop, limit.drop_type) for name, limit in budget.metrics.items()]
     # The budget is a promise about the deployed model: validate it compiled the way the pipeline deploys it.
     deploy = deployment_config(ctx)
     validation = ctx.dataset(budget.dataset, model=model)
-    with ctx.reporter.progress(f"quantizing {stage.name} under the accuracy budget (NNCF accuracy control)", None):
+    with ctx.reporter.progress(f"quantizing {variant} under the accuracy budget (NNCF accuracy control)", None):
         try:
             result = quantize_with_budget(
                 model,
@@ -167,11 +193,12 @@ def _with_accuracy_control(
                 budgets,
                 deploy_properties=deploy,
                 validate_at=control.validate_at,
-                subset_size=stage.subset_size,
-                preset=stage.preset,
-                model_type=stage.model_type,
-                fast_bias_correction=stage.fast_bias_correction,
-                ignored_scope=ignored,
+                reference_outputs=reference_outputs,
+                subset_size=subset_size,
+                preset=preset,
+                model_type=model_type,
+                fast_bias_correction=fast_bias_correction,
+                ignored_scope=ignored_scope,
                 ranking_subset_size=control.ranking_subset_size,
                 max_num_iterations=control.max_iterations,
                 tune_hyperparams=control.tune_hyperparams,
@@ -180,6 +207,6 @@ def _with_accuracy_control(
             )
         except BudgetNotMetError as exc:
             # Fail closed, but keep the story: the pipeline puts these details into the failed stage record.
-            exc.details = {"variant": stage.name, "accuracy_control": exc.result.to_dict()}
+            exc.details = {"variant": variant, "accuracy_control": exc.result.to_dict()}
             raise
     return result.model, result.to_dict()
