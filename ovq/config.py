@@ -140,6 +140,13 @@ class QuantizeStage(Strict):
     )
     model_type: Literal["transformer"] | None = Field(None, description="transformer: NNCF's transformer scheme")
     fast_bias_correction: bool = Field(True, description="False runs NNCF's slower, fuller bias correction")
+    weights_granularity: Literal["per_channel", "per_tensor"] | None = Field(
+        None,
+        description=(
+            "weight scales per output channel (NNCF's default) or one per tensor; activations are per-tensor,"
+            " the only granularity NNCF's CPU hardware config allows for them"
+        ),
+    )
     ignored_scope: IgnoredScopeSpec | None = Field(None, description="operations kept in floating point")
     accuracy_control: AccuracyControlSpec | None = Field(
         None,

@@ -65,6 +65,7 @@ def quantize(
     model_type: str | None = None,
     fast_bias_correction: bool = True,
     ignored_scope: nncf.IgnoredScope | None = None,
+    weights_granularity: str | None = None,
     advanced_parameters: Any = None,
 ) -> ov.Model:
     """INT8 static PTQ of an OpenVINO model.
@@ -88,6 +89,8 @@ def quantize(
         kwargs["model_type"] = nncf.ModelType(model_type)
     if ignored_scope is not None:
         kwargs["ignored_scope"] = ignored_scope
+    if weights_granularity is not None:
+        advanced_parameters = with_weights_granularity(advanced_parameters, weights_granularity)
     if advanced_parameters is not None:
         kwargs["advanced_parameters"] = advanced_parameters
     try:
@@ -97,6 +100,15 @@ def quantize(
             f"ignored_scope: {exc}",
             hint="use operation names as they appear in the IR (layer name attributes in model.xml)",
         ) from None
+
+
+def with_weights_granularity(advanced_parameters: Any, granularity: str) -> Any:
+    """NNCF advanced parameters with weight scales per channel or per tensor."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
+
+    parameters = advanced_parameters or AdvancedQuantizationParameters()
+    parameters.weights_quantization_params = QuantizationParameters(per_channel=granularity == "per_channel")
+    return parameters
 
 
 def _inputs_of(item: Any) -> Any:
@@ -135,6 +147,7 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
             model_type=stage.model_type,
             fast_bias_correction=stage.fast_bias_correction,
             ignored_scope=ignored,
+            weights_granularity=stage.weights_granularity,
         )
     else:
         with ctx.reporter.progress(f"calibrating {stage.name} on {samples} samples", None):
@@ -146,6 +159,7 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
                 model_type=stage.model_type,
                 fast_bias_correction=stage.fast_bias_correction,
                 ignored_scope=ignored,
+                weights_granularity=stage.weights_granularity,
             )
     with staged_dir(ctx.stage_dir(index, label)) as folder:
         path = save_ir(quantized, folder, provenance=ctx.provenance(label))
@@ -167,6 +181,7 @@ def accuracy_aware_quantize(
     model_type: str | None,
     fast_bias_correction: bool = True,
     ignored_scope: Any = None,
+    weights_granularity: str | None = None,
     reference_outputs: Sequence[Any] | None = None,
 ) -> tuple[ov.Model, dict[str, Any]]:
     """NNCF accuracy control under the pipeline's budget, validated as deployed; fails closed with its story.
@@ -204,6 +219,9 @@ def accuracy_aware_quantize(
                 tune_hyperparams=control.tune_hyperparams,
                 restore_mode=control.restore_mode,
                 ranking_order=control.ranking_order,
+                advanced_quantization_parameters=(
+                    with_weights_granularity(None, weights_granularity) if weights_granularity else None
+                ),
             )
         except BudgetNotMetError as exc:
             # Fail closed, but keep the story: the pipeline puts these details into the failed stage record.

@@ -126,3 +126,20 @@ def test_public_api_is_explicit() -> None:
         assert getattr(ovq, name) is not None
     with pytest.raises(AttributeError):
         ovq.no_such_thing  # noqa: B018
+
+
+def test_per_tensor_weights_give_scalar_weight_scales(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    def range_sizes(model) -> list[int]:  # type: ignore[no-untyped-def]
+        # Activation ranges are scalars either way; per-channel weight ranges have one value per channel.
+        sizes = []
+        for op in model.get_ops():
+            if op.get_type_name() == "FakeQuantize":
+                shape = op.input(1).get_partial_shape().to_shape()
+                sizes.append(int(np.prod(list(shape))) if len(shape) else 1)
+        return sizes
+
+    items = tiny_models.tiny_items(8)
+    per_channel = range_sizes(ovq.quantize(fp32_model, items, subset_size=8))
+    per_tensor = range_sizes(ovq.quantize(fp32_model, items, subset_size=8, weights_granularity="per_tensor"))
+    assert max(per_channel) > 1
+    assert per_tensor and max(per_tensor) == 1
