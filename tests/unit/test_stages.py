@@ -129,17 +129,22 @@ def test_public_api_is_explicit() -> None:
 
 
 def test_per_tensor_weights_give_scalar_weight_scales(fp32_model) -> None:  # type: ignore[no-untyped-def]
-    def range_sizes(model) -> list[int]:  # type: ignore[no-untyped-def]
-        # Activation ranges are scalars either way; per-channel weight ranges have one value per channel.
+    def weight_scale_sizes(model) -> list[int]:  # type: ignore[no-untyped-def]
+        # NNCF stores quantized weights as int8 constants -> Convert -> Multiply(scale): read the scale's size.
         sizes = []
         for op in model.get_ops():
-            if op.get_type_name() == "FakeQuantize":
-                shape = op.input(1).get_partial_shape().to_shape()
-                sizes.append(int(np.prod(list(shape))) if len(shape) else 1)
+            if op.get_type_name() != "Multiply":
+                continue
+            producer = op.input_value(0).get_node()
+            if (
+                producer.get_type_name() == "Convert"
+                and producer.input_value(0).get_node().get_type_name() == "Constant"
+            ):
+                sizes.append(int(np.prod(list(op.input(1).get_partial_shape().to_shape()))))
         return sizes
 
     items = tiny_models.tiny_items(8)
-    per_channel = range_sizes(ovq.quantize(fp32_model, items, subset_size=8))
-    per_tensor = range_sizes(ovq.quantize(fp32_model, items, subset_size=8, weights_granularity="per_tensor"))
-    assert max(per_channel) > 1
+    per_channel = weight_scale_sizes(ovq.quantize(fp32_model, items, subset_size=8))
+    per_tensor = weight_scale_sizes(ovq.quantize(fp32_model, items, subset_size=8, weights_granularity="per_tensor"))
+    assert per_channel and max(per_channel) > 1  # one scale per output channel
     assert per_tensor and max(per_tensor) == 1
