@@ -51,7 +51,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
 
 def _type_name(annotation: Any) -> str:
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
-    for noise in ("typing.", "ovq.config.", "<class '", "'>"):
+    for noise in ("typing.", "ovq.config_stages.", "ovq.config.", "<class '", "'>"):
         text = text.replace(noise, "")
     return text.replace("NoneType", "None").replace("|", "\\|")
 

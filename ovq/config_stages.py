@@ -1,0 +1,258 @@
+"""The stage blocks of a pipeline file: one pydantic model per stage kind, discriminated by `stage:`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IgnoredScopeSpec(Strict):
+    """Operations NNCF must not compress; an entry that matches nothing is an error."""
+
+    names: list[str] = Field(default_factory=list, description="exact operation names")
+    patterns: list[str] = Field(default_factory=list, description="regular expressions over operation names")
+    types: list[str] = Field(default_factory=list, description="operation types, e.g. MatMul")
+
+
+class ExportStage(Strict):
+    stage: Literal["export"]
+    name: str = Field("fp32", description="name of the variant this stage produces")
+    input_shapes: dict[str, list[int]] | list[list[int]] | None = Field(
+        None, description="static input shapes, by input name or in input order; -1 marks a dynamic dimension"
+    )
+    dynamic_shapes: Literal["reshape", "keep"] = Field(
+        "reshape",
+        description=(
+            "reshape: make dynamic dimensions static (from input_shapes or the first calibration/validation"
+            " item) so INT8 kernels compile; keep: leave them dynamic"
+        ),
+    )
+
+
+class AccuracyControlSpec(Strict):
+    """NNCF accuracy control: quantize, then revert the most harmful operations to float until the budget holds."""
+
+    enabled: bool = Field(True, description="false: plain PTQ even though the pipeline has a budget")
+    ranking_subset_size: int | None = Field(None, ge=1, description="validation items used to rank operations")
+    max_iterations: int | None = Field(None, ge=1, description="revert at most this many groups of operations")
+    restore_mode: Literal["activations_and_weights", "only_activations"] = Field(
+        "activations_and_weights", description="only_activations keeps int8 weights on reverted operations"
+    )
+    tune_hyperparams: bool = Field(False, description="let NNCF try other PTQ settings before reverting")
+    validate_at: Literal["deployment", "f32"] = Field(
+        "deployment", description="rank and validate at the deployment's precision (or NNCF's forced f32)"
+    )
+    ranking_order: Literal["most_helpful_first", "nncf"] = Field(
+        "most_helpful_first", description="revert the operations whose revert helps most first"
+    )
+
+
+class QuantizeStage(Strict):
+    stage: Literal["quantize"]
+    name: str = Field("int8", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="variant to quantize")
+    dataset: str = Field(description="calibration dataset name (from datasets:)")
+    subset_size: int = Field(300, ge=1, description="calibration samples NNCF uses")
+    preset: Literal["performance", "mixed"] | None = Field(
+        None, description="NNCF preset: performance (symmetric) or mixed (asymmetric activations)"
+    )
+    model_type: Literal["transformer"] | None = Field(None, description="transformer: NNCF's transformer scheme")
+    fast_bias_correction: bool = Field(True, description="False runs NNCF's slower, fuller bias correction")
+    weights_granularity: Literal["per_channel", "per_tensor"] | None = Field(
+        None,
+        description=(
+            "weight scales per output channel (NNCF's default) or one per tensor; activations are per-tensor,"
+            " the only granularity NNCF's CPU hardware config allows for them"
+        ),
+    )
+    ignored_scope: IgnoredScopeSpec | None = Field(None, description="operations kept in floating point")
+    accuracy_control: AccuracyControlSpec | None = Field(
+        None,
+        description=(
+            "knobs of accuracy-aware quantization, which runs whenever the pipeline declares a budget"
+            " (set enabled: false for plain PTQ under a budget)"
+        ),
+    )
+
+
+class CompressWeightsStage(Strict):
+    """Weight-only compression (NNCF): int8 or int4 weights, activations stay floating point."""
+
+    stage: Literal["compress_weights"]
+    name: str = Field("int8_weights", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="variant to compress")
+    mode: Literal["int8_sym", "int8_asym", "int4_sym", "int4_asym"] = Field("int8_asym")
+    group_size: int | None = Field(None, description="int4 only: input channels per group (NNCF default 128)")
+    ratio: float | None = Field(None, gt=0, le=1, description="int4 only: share of layers in int4, the rest backup")
+    all_layers: bool | None = Field(None, description="also compress embeddings and the last layer to int4")
+    backup_mode: Literal["none", "int8_sym", "int8_asym"] | None = Field(None, description="precision of the rest")
+    sensitivity_metric: (
+        Literal[
+            "weight_quantization_error",
+            "hessian_input_activation",
+            "mean_activation_variance",
+            "max_activation_variance",
+            "mean_activation_magnitude",
+        ]
+        | None
+    ) = Field(None, description="how the int4 layers are chosen")
+    dataset: str | None = Field(None, description="calibration data for the data-aware options")
+    subset_size: int = Field(128, ge=1, description="calibration items used")
+    awq: bool | None = Field(None, description="int4 + dataset: activation-aware weight quantization")
+    scale_estimation: bool | None = Field(None, description="int4 + dataset: scale estimation")
+    gptq: bool | None = Field(None, description="int4 + dataset: GPTQ")
+    lora_correction: bool | None = Field(None, description="int4 + dataset: LoRA correction")
+    ignored_scope: IgnoredScopeSpec | None = Field(None, description="layers left uncompressed")
+    dynamic_quantization_group_size: int | Literal["per_token"] | None = Field(
+        None, description="the CPU runtime's dynamic quantization of activations (0: off; default: plugin's, 32)"
+    )
+
+
+class QatOptions(Strict):
+    """How to fine-tune with quantization simulated (the qat stage's and the escalation's QAT rung)."""
+
+    train_dataset: str = Field(description="training data (from datasets:)")
+    calibration_dataset: str = Field(description="data that initialises the quantizers (from datasets:)")
+    epochs: int = Field(3, ge=1, description="training allowance in epochs")
+    max_steps: int | None = Field(None, ge=1, description="and/or in optimizer steps")
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    loss: str = Field("cross_entropy", description="cross_entropy, mse or 'package.module:function'")
+    train_fn: str | None = Field(
+        None, description="'package.module:function' that trains the prepared model one epoch and returns it"
+    )
+    evaluate_with: Literal["openvino", "torch"] = Field(
+        "openvino", description="score every epoch in OpenVINO (exact) or in torch (confirmed in OpenVINO)"
+    )
+    subset_size: int = Field(300, ge=1, description="calibration samples for the initial quantizer ranges")
+    preset: Literal["performance", "mixed"] | None = None
+    model_type: Literal["transformer"] | None = None
+    ignored_scope: IgnoredScopeSpec | None = None
+    seed: int = 0
+    torch_threads: int | None = Field(None, ge=1, description="torch threads while training (1 suits small models)")
+
+
+class QatStage(QatOptions):
+    """Quantization-aware training: NNCF fake-quantizers on the torch model, fine-tuned until the budget holds.
+
+    Accuracy is measured every epoch on the exported IR compiled the way the pipeline deploys it; training
+    stops as soon as the budget's first metric holds, keeps the best epoch, and fails closed (exit 4) when
+    the allowance is spent.
+    """
+
+    stage: Literal["qat"]
+    name: str = Field("qat_int8", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="the reference variant (QAT starts again from its torch model)")
+
+
+Rung = Literal["ptq", "accuracy_aware_ptq", "qat"]
+ALL_RUNGS: tuple[Rung, ...] = ("ptq", "accuracy_aware_ptq", "qat")
+
+
+class EscalateStage(Strict):
+    """Meet the budget with the cheapest method: plain PTQ, then accuracy-aware PTQ (if still fast enough), then QAT."""
+
+    stage: Literal["escalate"]
+    name: str = Field("int8", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="variant to start from")
+    dataset: str = Field(description="calibration dataset for PTQ (from datasets:)")
+    subset_size: int = Field(300, ge=1)
+    preset: Literal["performance", "mixed"] | None = None
+    model_type: Literal["transformer"] | None = None
+    ignored_scope: IgnoredScopeSpec | None = None
+    rungs: list[Rung] = Field(default_factory=lambda: list(ALL_RUNGS), min_length=1, description="tried in this order")
+    min_speedup: float = Field(
+        1.0, gt=0, description="accuracy-aware PTQ is accepted only if still this much faster than true-f32 FP32"
+    )
+    speed_check_s: float = Field(2.0, gt=0, description="seconds per repeat of the paired speed check")
+    speed_check_repeats: int = Field(3, ge=1)
+    accuracy_control: AccuracyControlSpec | None = Field(None, description="knobs of the accuracy-aware PTQ rung")
+    qat: QatOptions | None = Field(None, description="the QAT rung (needed when rungs include qat)")
+
+
+class PrecisionStage(Strict):
+    """A floating-point variant: FP16-compressed weights, or the same IR run at another inference precision."""
+
+    stage: Literal["precision"]
+    name: str = Field(description="name of the variant this stage produces, e.g. bf16")
+    source: str = Field("fp32", description="variant to start from")
+    mode: Literal["fp16", "bf16", "default"] = Field(
+        description=(
+            "fp16: weights stored as f16 (half the size); bf16: same IR, inference precision bf16;"
+            " default: same IR at the plugin's default inference precision (bf16 on CPUs that have it)"
+        )
+    )
+
+
+class CompileStage(Strict):
+    stage: Literal["compile"]
+    hint: Literal["latency", "throughput", "cumulative_throughput"] = Field(
+        "throughput", description="the plugin's performance hint"
+    )
+    num_requests: int | None = Field(None, ge=1, description="cap the requests the throughput hint plans for")
+    num_streams: int | Literal["auto"] | None = Field(None, description="CPU streams (default: the hint decides)")
+    num_threads: int | None = Field(None, ge=1, description="inference threads (default: all cores)")
+    inference_precision: Literal["f32", "bf16", "f16"] | None = Field(
+        None,
+        description=(
+            "precision for compressed variants (None: the plugin default). The FP32 baseline is always"
+            " compiled as true f32, so speed-ups are measured against an honest reference."
+        ),
+    )
+    cache_dir: str | None = Field(None, description="OpenVINO model cache folder (speeds up later compiles)")
+
+
+class EvaluateStage(Strict):
+    stage: Literal["evaluate"]
+    dataset: str = Field(description="validation dataset name (from datasets:)")
+    metrics: list[str] | None = Field(None, description="metric names (from metrics:); default all")
+
+
+class BenchmarkStage(Strict):
+    stage: Literal["benchmark"]
+    duration_s: float | None = Field(None, gt=0, description="measure for this long (default 10 s)")
+    iterations: int | None = Field(None, ge=1, description="or for exactly this many inferences")
+    warmup_iterations: int = Field(1, ge=0, description="untimed inferences after the first one")
+    num_requests: int | None = Field(None, ge=1, description="default: the compiled model's optimal number")
+    repeats: int = Field(1, ge=1, description="repeat the measurement, interleaving variants")
+    dataset: str | None = Field(None, description="feed these inputs (default: random inputs of the right shape)")
+    api: Literal["async", "sync"] = Field(
+        "async", description="async: a queue of requests (benchmark_app's default); sync: one blocking request"
+    )
+    noisy_threshold: float = Field(0.10, gt=0, description="flag a result noisy when its repeat spread exceeds this")
+    baselines: list[Literal["pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"]] = Field(
+        default_factory=list,
+        description="also measure what a user would run instead, with the same inputs and report fields",
+    )
+    baseline_calibration: str | None = Field(
+        None, description="calibration dataset for onnxruntime_int8 (default: the first quantize stage's)"
+    )
+
+    @model_validator(mode="after")
+    def _duration_or_iterations(self) -> BenchmarkStage:
+        if self.duration_s is not None and self.iterations is not None:
+            raise ValueError("give duration_s or iterations, not both")
+        return self
+
+
+StageConfig = Annotated[
+    ExportStage
+    | QuantizeStage
+    | CompressWeightsStage
+    | QatStage
+    | EscalateStage
+    | PrecisionStage
+    | CompileStage
+    | EvaluateStage
+    | BenchmarkStage,
+    Field(discriminator="stage"),
+]
+# Stages that make a new variant from an earlier one; they all come before compile.
+VariantStage = QuantizeStage | CompressWeightsStage | QatStage | EscalateStage | PrecisionStage
