@@ -184,9 +184,10 @@ def accuracy_aware_quantize(
     weights_granularity: str | None = None,
     reference_outputs: Sequence[Any] | None = None,
 ) -> tuple[ov.Model, dict[str, Any]]:
-    """NNCF accuracy control under the pipeline's budget, validated as deployed; fails closed with its story.
+    """NNCF accuracy control under the pipeline's budget, validated as deployed.
 
-    Shared by the quantize stage and the escalation ladder's second rung.
+    Returns the model and its story (``story["met"]`` says whether the budget held as deployed). Shared by
+    the quantize stage and the escalation ladder's second rung.
     """
     from ovq.accuracy_control import Budget, BudgetNotMetError, quantize_with_budget
     from ovq.config import AccuracyControlSpec
@@ -224,7 +225,9 @@ def accuracy_aware_quantize(
                 ),
             )
         except BudgetNotMetError as exc:
-            # Fail closed, but keep the story: the pipeline puts these details into the failed stage record.
-            exc.details = {"variant": variant, "accuracy_control": exc.result.to_dict()}
-            raise
+            # The variant misses the budget. It is kept, with its story, so the report shows what was tried
+            # and by how much it missed; the budget gate never makes it the deliverable, and the run fails
+            # closed (exit 4) unless another variant holds.
+            ctx.reporter.note(f"  {variant}: {exc.message}")
+            return exc.result.model, exc.result.to_dict()
     return result.model, result.to_dict()
