@@ -225,6 +225,11 @@ def accuracy_aware_quantize(
                 ),
             )
         except BudgetNotMetError as exc:
+            if not exc.result.validation_calls:
+                # FP32 itself misses the budget at the deployment's precision: nothing was quantized, there
+                # is no INT8 variant to keep. Fail closed now, with the story.
+                exc.details = {"variant": variant, "accuracy_control": exc.result.to_dict()}
+                raise
             # The variant misses the budget. It is kept, with its story, so the report shows what was tried
             # and by how much it missed; the budget gate never makes it the deliverable, and the run fails
             # closed (exit 4) unless another variant holds.

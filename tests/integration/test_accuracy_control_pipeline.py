@@ -14,7 +14,9 @@ from ovq.pipeline import run_pipeline
 RECIPE = str(Path(__file__).resolve().parents[2] / "models" / "digits_qat" / "recipe.py")
 
 
-def pipeline(tmp_path: Path, metrics: dict[str, Any], budget: dict[str, Any], control: dict[str, Any]) -> Path:
+def pipeline(
+    tmp_path: Path, metrics: dict[str, Any], budget: dict[str, Any], control: dict[str, Any], precision: str = "bf16"
+) -> Path:
     config: dict[str, Any] = {
         "name": "accuracy-control",
         "model": {"recipe": RECIPE},
@@ -25,7 +27,7 @@ def pipeline(tmp_path: Path, metrics: dict[str, Any], budget: dict[str, Any], co
             {"stage": "export"},
             {"stage": "quantize", "name": "ptq_int8", "dataset": "calibration", "accuracy_control": {"enabled": False}},
             {"stage": "quantize", "name": "int8", "dataset": "calibration", "accuracy_control": control},
-            {"stage": "compile", "hint": "latency"},
+            {"stage": "compile", "hint": "latency", "inference_precision": precision},
             {"stage": "evaluate", "dataset": "validation"},
         ],
     }
@@ -52,7 +54,8 @@ def test_unreachable_budget_fails_closed_with_the_story(tmp_path: Path) -> None:
     # INT8 outputs never equal FP32 exactly, and one revert cannot bring all layers back to float.
     metrics = {"top1": {"function": "top1"}, "mse": {"function": "mse", "against": "reference"}}
     budget = {"mse": {"max_drop": 0.0}, "top1": {"max_drop": 0.01}}
-    path = pipeline(tmp_path, metrics, budget, {"max_iterations": 1})
+    # f32 deployment: FP32 itself meets a zero-MSE budget, so the INT8 model is what misses it.
+    path = pipeline(tmp_path, metrics, budget, {"max_iterations": 1}, precision="f32")
     with pytest.raises(AccuracyBudgetError) as caught:
         run_pipeline(path, output_dir=tmp_path / "run", cache=False)
     assert caught.value.exit_code == 4
@@ -69,3 +72,16 @@ def test_unreachable_budget_fails_closed_with_the_story(tmp_path: Path) -> None:
     # ... but nothing that misses is ever the deliverable.
     verdicts = report["budget"]["variants"]
     assert verdicts["int8"]["met"] is False and verdicts["ptq_int8"]["met"] is False
+
+
+def test_fp32_missing_the_budget_as_deployed_fails_at_once(tmp_path: Path) -> None:
+    # bf16 deployment: even FP32 differs from its f32 outputs, so a zero-MSE budget cannot hold at all.
+    metrics = {"mse": {"function": "mse", "against": "reference"}}
+    path = pipeline(tmp_path, metrics, {"mse": {"max_drop": 0.0}}, {"max_iterations": 1}, precision="bf16")
+    with pytest.raises(AccuracyBudgetError):
+        run_pipeline(path, output_dir=tmp_path / "run", cache=False)
+    import json
+
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["error"]["stage"] == "quantize:int8"
+    assert report["stages"][-1]["details"]["accuracy_control"]["met"] is False
