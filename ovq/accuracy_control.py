@@ -308,7 +308,7 @@ def quantize_with_budget(
     import openvino as ov
     from nncf.quantization.advanced_parameters import RestoreMode as NNCFRestoreMode
 
-    from ovq.stages.quantize import refuse_if_compressed
+    from ovq.stages.quantize import ptq_arguments, refuse_if_compressed
 
     started = time.perf_counter()
     budget_list = [budgets] if isinstance(budgets, Budget) else list(budgets)
@@ -420,19 +420,16 @@ def quantize_with_budget(
     )
     if max_num_iterations is not None:
         restorer_parameters.max_num_iterations = max_num_iterations
-    kwargs: dict[str, Any] = {
-        "max_drop": max(nncf_max_drop, 0.0) + DROP_TOLERANCE,
-        "drop_type": nncf.DropType.ABSOLUTE,
-        "subset_size": min(subset_size, len(calibration)),
-        "fast_bias_correction": fast_bias_correction,
-        "advanced_accuracy_restorer_parameters": restorer_parameters,
-    }
-    if preset is not None:
-        kwargs["preset"] = nncf.QuantizationPreset(preset)
-    if model_type is not None:
-        kwargs["model_type"] = nncf.ModelType(model_type)
-    if ignored_scope is not None:
-        kwargs["ignored_scope"] = ignored_scope
+    kwargs = ptq_arguments(
+        subset_size=min(subset_size, len(calibration)),
+        fast_bias_correction=fast_bias_correction,
+        preset=preset,
+        model_type=model_type,
+        ignored_scope=ignored_scope,
+    )
+    kwargs["max_drop"] = max(nncf_max_drop, 0.0) + DROP_TOLERANCE
+    kwargs["drop_type"] = nncf.DropType.ABSOLUTE
+    kwargs["advanced_accuracy_restorer_parameters"] = restorer_parameters
     if advanced_quantization_parameters is not None:
         kwargs["advanced_quantization_parameters"] = advanced_quantization_parameters
 

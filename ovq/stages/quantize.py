@@ -79,16 +79,13 @@ def quantize(
 
     refuse_if_compressed(model)
     to_inputs = transform or _inputs_of
-    kwargs: dict[str, Any] = {
-        "subset_size": min(subset_size, len(calibration_items)),
-        "fast_bias_correction": fast_bias_correction,
-    }
-    if preset is not None:
-        kwargs["preset"] = nncf.QuantizationPreset(preset)
-    if model_type is not None:
-        kwargs["model_type"] = nncf.ModelType(model_type)
-    if ignored_scope is not None:
-        kwargs["ignored_scope"] = ignored_scope
+    kwargs = ptq_arguments(
+        subset_size=min(subset_size, len(calibration_items)),
+        fast_bias_correction=fast_bias_correction,
+        preset=preset,
+        model_type=model_type,
+        ignored_scope=ignored_scope,
+    )
     if weights_granularity is not None:
         advanced_parameters = with_weights_granularity(advanced_parameters, weights_granularity)
     if advanced_parameters is not None:
@@ -100,6 +97,27 @@ def quantize(
             f"ignored_scope: {exc}",
             hint="use operation names as they appear in the IR (layer name attributes in model.xml)",
         ) from None
+
+
+def ptq_arguments(
+    *,
+    subset_size: int,
+    fast_bias_correction: bool,
+    preset: str | None,
+    model_type: str | None,
+    ignored_scope: nncf.IgnoredScope | None,
+) -> dict[str, Any]:
+    """The keyword arguments nncf.quantize and nncf.quantize_with_accuracy_control share (None = NNCF's default)."""
+    import nncf
+
+    kwargs: dict[str, Any] = {"subset_size": subset_size, "fast_bias_correction": fast_bias_correction}
+    if preset is not None:
+        kwargs["preset"] = nncf.QuantizationPreset(preset)
+    if model_type is not None:
+        kwargs["model_type"] = nncf.ModelType(model_type)
+    if ignored_scope is not None:
+        kwargs["ignored_scope"] = ignored_scope
+    return kwargs
 
 
 def with_weights_granularity(advanced_parameters: Any, granularity: str) -> Any:
