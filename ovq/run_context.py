@@ -186,6 +186,20 @@ class RunContext:
             self._digests[key] = ir_digest(variant.model_path)
         return self._digests[key]
 
+    def add_variant(
+        self, model: ov.Model, index: int, label: str, *, name: str, precision: str, source: str | None
+    ) -> Variant:
+        """Save a stage's model as its IR (staged, renamed into place only when complete) and register it."""
+        from ovq.artifacts import save_ir, staged_dir
+
+        final = self.stage_dir(index, label)
+        with staged_dir(final) as folder:
+            path = save_ir(model, folder, provenance=self.provenance(label))
+        variant = self.variants[name] = Variant(
+            name=name, precision=precision, source=source, model_path=final / path.name
+        )
+        return variant
+
     def provenance(self, stage: str) -> dict[str, str]:
         return {
             "version": ovq.__version__,

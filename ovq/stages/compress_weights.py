@@ -250,8 +250,6 @@ def _inputs_of(item: Any) -> Any:
 def run_stage(ctx: RunContext, stage: CompressWeightsStage, index: int, label: str) -> dict[str, Any]:
     import openvino as ov
 
-    from ovq.artifacts import save_ir, staged_dir
-    from ovq.run_context import Variant
     from ovq.stages.quantize import make_ignored_scope
 
     source = ctx.variants[stage.source]
@@ -275,14 +273,9 @@ def run_stage(ctx: RunContext, stage: CompressWeightsStage, index: int, label: s
             all_layers=stage.all_layers,
             ignored_scope=make_ignored_scope(scope.names, scope.patterns, scope.types) if scope else None,
         )
-    with staged_dir(ctx.stage_dir(index, label)) as folder:
-        path = save_ir(compressed, folder, provenance=ctx.provenance(label))
     precision = weight_precision(compressed) or "int8_weights"
-    variant = Variant(
-        name=stage.name, precision=precision, source=stage.source, model_path=ctx.stage_dir(index, label) / path.name
-    )
+    variant = ctx.add_variant(compressed, index, label, name=stage.name, precision=precision, source=stage.source)
     properties = dynamic_quantization_properties(stage.dynamic_quantization_group_size)
     if properties:
         variant.compile_overrides = {"properties": properties}
-    ctx.variants[stage.name] = variant
     return {"variant": stage.name, "mode": stage.mode, "precision": precision, "compile_properties": properties}

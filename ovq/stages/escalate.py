@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 def run_stage(ctx: RunContext, stage: EscalateStage, index: int, label: str) -> dict[str, Any]:
     import openvino as ov
 
-    from ovq.artifacts import save_ir, staged_dir
-    from ovq.run_context import Variant
     from ovq.stages.quantize import refuse_if_compressed
 
     source = ctx.variants[stage.source]
@@ -75,10 +73,7 @@ def run_stage(ctx: RunContext, stage: EscalateStage, index: int, label: str) -> 
         )
         error.details = details
         raise error
-    with staged_dir(ctx.stage_dir(index, label)) as folder:
-        path = save_ir(chosen, folder, provenance=ctx.provenance(label))
-    final = ctx.stage_dir(index, label) / path.name
-    ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
+    ctx.add_variant(chosen, index, label, name=stage.name, precision="int8", source=stage.source)
     return details
 
 

@@ -147,9 +147,7 @@ def reshape(model: ov.Model, shapes: Shapes | Sequence[Sequence[int]]) -> None:
 
 def run_stage(ctx: RunContext, stage: ExportStage, index: int, label: str) -> dict[str, Any]:
     """Build or read the model named by the pipeline, export it, save the FP32 IR as the reference variant."""
-    from ovq.artifacts import save_ir, staged_dir
     from ovq.references import load_callable
-    from ovq.run_context import Variant
 
     source_spec = ctx.config.model
     example_input = None
@@ -174,11 +172,8 @@ def run_stage(ctx: RunContext, stage: ExportStage, index: int, label: str) -> di
         input_shapes=stage.input_shapes,
         static_shapes=stage.dynamic_shapes == "reshape",
     )
-    with staged_dir(ctx.stage_dir(index, label)) as folder:
-        path = save_ir(model, folder, provenance=ctx.provenance(label))
-    final = ctx.stage_dir(index, label) / path.name
-    ctx.variants[stage.name] = Variant(name=stage.name, precision="fp32", source=None, model_path=final)
-    return {"source": source_spec.kind, "inputs": describe_inputs(model), "model_path": str(final)}
+    variant = ctx.add_variant(model, index, label, name=stage.name, precision="fp32", source=None)
+    return {"source": source_spec.kind, "inputs": describe_inputs(model), "model_path": str(variant.model_path)}
 
 
 def _example_from(ctx: RunContext, stage: ExportStage) -> Any:

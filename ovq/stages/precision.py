@@ -24,8 +24,6 @@ MODES: dict[str, tuple[str, str | None]] = {
 def run_stage(ctx: RunContext, stage: PrecisionStage, index: int, label: str) -> dict[str, Any]:
     import openvino as ov
 
-    from ovq.artifacts import save_ir, staged_dir
-    from ovq.run_context import Variant
     from ovq.stages.compress_weights import to_fp16
     from ovq.stages.quantize import refuse_if_compressed
 
@@ -35,13 +33,8 @@ def run_stage(ctx: RunContext, stage: PrecisionStage, index: int, label: str) ->
     precision, inference_precision = MODES[stage.mode]
     if stage.mode == "fp16":
         model = to_fp16(model)
-    with staged_dir(ctx.stage_dir(index, label)) as folder:
-        path = save_ir(model, folder, provenance=ctx.provenance(label))
-    variant = Variant(
-        name=stage.name, precision=precision, source=stage.source, model_path=ctx.stage_dir(index, label) / path.name
-    )
+    variant = ctx.add_variant(model, index, label, name=stage.name, precision=precision, source=stage.source)
     if stage.mode != "fp16":
         # Same weights as the source; what differs is how the plugin runs them.
         variant.compile_overrides = {"inference_precision": inference_precision}
-    ctx.variants[stage.name] = variant
     return {"variant": stage.name, "mode": stage.mode, "inference_precision": inference_precision or "plugin default"}

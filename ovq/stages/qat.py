@@ -15,14 +15,9 @@ if TYPE_CHECKING:
 
 
 def run_stage(ctx: RunContext, stage: QatStage, index: int, label: str) -> dict[str, Any]:
-    from ovq.artifacts import save_ir, staged_dir
-    from ovq.run_context import Variant
 
     model, details = train_to_ir(ctx, stage, label)
-    with staged_dir(ctx.stage_dir(index, label)) as folder:
-        path = save_ir(model, folder, provenance=ctx.provenance(label))
-    final = ctx.stage_dir(index, label) / path.name
-    ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
+    ctx.add_variant(model, index, label, name=stage.name, precision="int8", source=stage.source)
     return {"variant": stage.name, "qat": details}
 
 

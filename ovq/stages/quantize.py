@@ -140,9 +140,6 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
     """Plain INT8 PTQ, or accuracy-aware PTQ under the pipeline's budget (the story goes into details)."""
     import openvino as ov
 
-    from ovq.artifacts import save_ir, staged_dir
-    from ovq.run_context import Variant
-
     source = ctx.variants[stage.source]
     model = ov.Core().read_model(source.model_path)
     refuse_if_compressed(model)
@@ -179,10 +176,7 @@ def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> 
                 ignored_scope=ignored,
                 weights_granularity=stage.weights_granularity,
             )
-    with staged_dir(ctx.stage_dir(index, label)) as folder:
-        path = save_ir(quantized, folder, provenance=ctx.provenance(label))
-    final = ctx.stage_dir(index, label) / path.name
-    ctx.variants[stage.name] = Variant(name=stage.name, precision="int8", source=stage.source, model_path=final)
+    ctx.add_variant(quantized, index, label, name=stage.name, precision="int8", source=stage.source)
     details["fake_quantize_ops"] = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
     return details
 
