@@ -87,6 +87,16 @@ class Measurement:
         return self.count / self.duration_s if self.duration_s > 0 else 0.0
 
 
+def _first_call_then_warm_up(call: Callable[[], Any]) -> float:
+    """Time the first call (ms), then make the untimed warm-up calls; the same for every baseline runner."""
+    start = time.perf_counter()
+    call()
+    first_ms = (time.perf_counter() - start) * 1000.0
+    for _ in range(DEFAULT_WARMUP_ITERATIONS):
+        call()
+    return first_ms
+
+
 def _measure_loop(call: Callable[[], object], *, duration_s: float | None, iterations: int | None) -> Measurement:
     from ovq.resources import process_cpu_s
 
@@ -206,11 +216,7 @@ class TorchEagerRunner:
         torch.set_num_threads(self.num_threads)
         try:
             if self.first_inference_ms is None:
-                start = time.perf_counter()
-                self._call()
-                self.first_inference_ms = (time.perf_counter() - start) * 1000.0
-                for _ in range(DEFAULT_WARMUP_ITERATIONS):
-                    self._call()
+                self.first_inference_ms = _first_call_then_warm_up(self._call)
             return _measure_loop(self._call, duration_s=duration_s, iterations=iterations)
         finally:
             torch.set_num_threads(previous_threads)
@@ -292,11 +298,7 @@ class OnnxRuntimeRunner:
     def measure(self, *, duration_s: float | None = None, iterations: int | None = None) -> Measurement:
         """Measure one window (first call and warm-up happen once, on the first measurement)."""
         if self.first_inference_ms is None:
-            start = time.perf_counter()
-            self._call()
-            self.first_inference_ms = (time.perf_counter() - start) * 1000.0
-            for _ in range(DEFAULT_WARMUP_ITERATIONS):
-                self._call()
+            self.first_inference_ms = _first_call_then_warm_up(self._call)
         return _measure_loop(self._call, duration_s=duration_s, iterations=iterations)
 
 
