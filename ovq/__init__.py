@@ -8,6 +8,7 @@ The public API, each stage a plain function (no files, no globals, no hidden ses
     evaluate(compiled, items, metric) -> float
     benchmark(compiled, inputs=None, duration_s=..., iterations=...) -> BenchmarkResult
     run_pipeline(path_or_config, output_dir=...) -> report dict
+    prepare_qat / train_qat / export_qat / save_qat_checkpoint / load_qat_checkpoint: QAT from training code
 
 Names are re-exported lazily from an explicit table, so `import ovq` (and `ovq --help`) stays fast: the
 heavy libraries load only when a function that needs them is called.
@@ -21,23 +22,30 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "export_model": "ovq.stages.export",
-    "read_model_file": "ovq.stages.export",
-    "quantize": "ovq.stages.quantize",
-    "make_ignored_scope": "ovq.stages.quantize",
-    "compile_model": "ovq.stages.compile",
-    "CompiledVariant": "ovq.stages.compile",
-    "evaluate": "ovq.stages.evaluate",
-    "infer_outputs": "ovq.stages.evaluate",
-    "benchmark": "ovq.stages.benchmark",
-    "benchmark_interleaved": "ovq.stages.benchmark",
-    "BenchmarkResult": "ovq.stages.benchmark",
-    "run_pipeline": "ovq.pipeline",
-    "load_pipeline": "ovq.config",
-    "PipelineConfig": "ovq.config",
-    "MetricSpec": "ovq.config",
-    "resolve_metric": "ovq.metrics",
-    "Metric": "ovq.metrics",
+    "export_model": "ovq.runtime.convert",
+    "read_model_file": "ovq.runtime.convert",
+    "quantize": "ovq.compression.ptq",
+    "make_ignored_scope": "ovq.compression.ptq",
+    "compile_model": "ovq.runtime.compile",
+    "CompiledVariant": "ovq.runtime.compile",
+    "evaluate": "ovq.benchmarking.accuracy",
+    "infer_outputs": "ovq.runtime.infer",
+    "benchmark": "ovq.benchmarking.engine",
+    "benchmark_interleaved": "ovq.benchmarking.engine",
+    "BenchmarkResult": "ovq.benchmarking.engine",
+    "prepare_qat": "ovq.compression.qat.functions",
+    "export_qat": "ovq.compression.qat.functions",
+    "save_qat_checkpoint": "ovq.compression.qat.functions",
+    "load_qat_checkpoint": "ovq.compression.qat.functions",
+    "train_qat": "ovq.compression.qat.train",
+    "QatResult": "ovq.compression.qat.train",
+    "QatBudgetError": "ovq.compression.qat.train",
+    "run_pipeline": "ovq.pipeline.runner",
+    "load_pipeline": "ovq.config.schema",
+    "PipelineConfig": "ovq.config.schema",
+    "MetricSpec": "ovq.config.schema",
+    "resolve_metric": "ovq.inputs.metrics",
+    "Metric": "ovq.inputs.metrics",
     "OvqError": "ovq.errors",
     "ConfigError": "ovq.errors",
     "StageError": "ovq.errors",
@@ -67,7 +75,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ovq.config import MetricSpec, PipelineConfig, load_pipeline
+    from ovq.benchmarking.accuracy import evaluate
+    from ovq.benchmarking.engine import BenchmarkResult, benchmark, benchmark_interleaved
+    from ovq.compression.ptq import make_ignored_scope, quantize
+    from ovq.compression.qat.functions import export_qat, load_qat_checkpoint, prepare_qat, save_qat_checkpoint
+    from ovq.compression.qat.train import QatBudgetError, QatResult, train_qat
+    from ovq.config.schema import MetricSpec, PipelineConfig, load_pipeline
     from ovq.errors import (
         AccuracyBudgetError,
         ConfigError,
@@ -80,10 +93,8 @@ if TYPE_CHECKING:
         RegressionError,
         StageError,
     )
-    from ovq.metrics import Metric, resolve_metric
-    from ovq.pipeline import run_pipeline
-    from ovq.stages.benchmark import BenchmarkResult, benchmark, benchmark_interleaved
-    from ovq.stages.compile import CompiledVariant, compile_model
-    from ovq.stages.evaluate import evaluate, infer_outputs
-    from ovq.stages.export import export_model, read_model_file
-    from ovq.stages.quantize import make_ignored_scope, quantize
+    from ovq.inputs.metrics import Metric, resolve_metric
+    from ovq.pipeline.runner import run_pipeline
+    from ovq.runtime.compile import CompiledVariant, compile_model
+    from ovq.runtime.convert import export_model, read_model_file
+    from ovq.runtime.infer import infer_outputs

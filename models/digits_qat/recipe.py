@@ -31,7 +31,7 @@ OUTLIER_GAIN = 300.0
 
 def _digits() -> ModuleType:
     """The digits recipe beside this one: same data, same splits, same architecture (one place for each)."""
-    from ovq.references import load_module_from_file
+    from ovq.inputs.user_code import load_module_from_file
 
     return load_module_from_file(Path(__file__).resolve().parent.parent / "digits" / "recipe.py")
 

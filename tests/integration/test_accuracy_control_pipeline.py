@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ovq.errors import AccuracyBudgetError
-from ovq.pipeline import run_pipeline
+from ovq.pipeline.runner import run_pipeline
 
 RECIPE = str(Path(__file__).resolve().parents[2] / "models" / "digits_qat" / "recipe.py")
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ovq.pipeline import run_pipeline
+from ovq.pipeline.runner import run_pipeline
 
 
 def ladder(tmp_path: Path, repo: Path, **escalate: Any) -> list[dict[str, Any]]:

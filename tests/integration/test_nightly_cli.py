@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from ovq.cli import app
-from ovq.history import HistoryStore
+from ovq.cli.app import app
+from ovq.nightly.history import HistoryStore
 from tests import tiny_models
 
 FACTORY = f"{Path(tiny_models.__file__).resolve()}:tiny_cnn"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ovq.cli import app
+from ovq.cli.app import app
 from tests import tiny_models
 
 FACTORY = f"{Path(tiny_models.__file__).resolve()}:tiny_cnn"

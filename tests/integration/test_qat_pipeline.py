@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ovq.pipeline import run_pipeline
+from ovq.pipeline.runner import run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_qat_stage_recovers_the_budget_ptq_misses(tmp_path: Path, repo: Path) ->
 
     import openvino as ov
 
-    from ovq.execution_precision import execution_precision_summary
+    from ovq.runtime.execution_precision import execution_precision_summary
 
     compiled = ov.Core().compile_model(variants["qat_int8"]["model_path"], "CPU")
     assert execution_precision_summary(compiled).compute_int8_share == 1.0

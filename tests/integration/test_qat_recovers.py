@@ -12,12 +12,12 @@ import openvino as ov
 import pytest
 
 from models.digits_qat import recipe
-from ovq.execution_precision import execution_precision_summary
-from ovq.metrics import top1
-from ovq.qat import export_qat
-from ovq.qat_train import train_qat
-from ovq.stages.evaluate import infer_outputs
-from ovq.stages.export import export_model
+from ovq.compression.qat.functions import export_qat
+from ovq.compression.qat.train import train_qat
+from ovq.inputs.metrics import top1
+from ovq.runtime.convert import export_model
+from ovq.runtime.execution_precision import execution_precision_summary
+from ovq.runtime.infer import infer_outputs
 
 MAX_DROP = 0.01  # the budget: at most 1 point of top-1 below FP32
 

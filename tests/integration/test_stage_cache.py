@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from ovq import environment as environment_module
-from ovq.pipeline import run_pipeline
-from ovq.stage_cache import StageCache
+from ovq.pipeline.cache import StageCache
+from ovq.pipeline.runner import run_pipeline
+from ovq.runtime import environment as environment_module
 from tests import tiny_models
 
 FACTORY = f"{Path(tiny_models.__file__).resolve()}:tiny_cnn"
@@ -70,7 +70,7 @@ def test_library_upgrade_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyP
     cache = StageCache(tmp_path / "cache")
     run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
     real = environment_module.environment()
-    monkeypatch.setattr("ovq.stage_cache.environment", lambda: {**real, "nncf": "999.0"})
+    monkeypatch.setattr("ovq.pipeline.cache.environment", lambda: {**real, "nncf": "999.0"})
     upgraded = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
     assert not any(cached(upgraded).values())
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ovq.pipeline import run_pipeline
+from ovq.pipeline.runner import run_pipeline
 from tests import tiny_models
 
 FACTORY = f"{Path(tiny_models.__file__).resolve()}:tiny_cnn"

@@ -1,6 +1,6 @@
 """Parity of ovq's benchmark with OpenVINO's own benchmark_app, on the same IRs, in alternation.
 
-For each model and hint, ovq's engine (`ovq.benchmark_command.run_benchmark`, the code behind
+For each model and hint, ovq's engine (`ovq.cli.benchmark.run_benchmark`, the code behind
 `ovq benchmark`) and the `benchmark_app` that ships with openvino run in turns, each in a fresh process
 with the same IR, hint and duration; the order flips every round so neither tool always runs on a
 "warmer" machine. benchmark_app's numbers come from its JSON statistics report. Printed: throughput and
@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_APP = Path(sys.executable).with_name("benchmark_app")
 OVQ_WORKER = (
-    "import sys; from ovq.benchmark_command import run_benchmark; "
+    "import sys; from ovq.cli.benchmark import run_benchmark; "
     "run_benchmark(sys.argv[1], hint=sys.argv[2], duration_s=float(sys.argv[3]), json_path=sys.argv[4])"
 )
 
@@ -194,13 +194,14 @@ def engine_case(model: Path, hint: str, duration: float, rounds: int) -> dict[st
     """Both measuring loops in one process on one compiled model, alternating short runs.
 
     benchmark_app's own ``Benchmark`` class (first_infer + main_loop, exactly as benchmark_app calls
-    them) against ``ovq.stages.benchmark.benchmark``. Runs of a second or two, back to back, pair up
+    them) against ``ovq.pipeline.stages.benchmark.benchmark``. Runs of a second or two, back to back, pair up
     under the same machine load, which fresh processes several seconds apart do not on a shared machine.
     """
     import openvino as ov
     from openvino.tools.benchmark.benchmark import Benchmark
 
-    from ovq.stages.benchmark import benchmark, random_inputs
+    from ovq.benchmarking.engine import benchmark
+    from ovq.pipeline.stages.benchmark import random_inputs
 
     compiled = ov.Core().compile_model(model, "CPU", {"PERFORMANCE_HINT": hint.upper()})
     api = "sync" if hint == "latency" else "async"

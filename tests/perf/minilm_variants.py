@@ -42,7 +42,7 @@ def _direct_nncf(
     import nncf
     import openvino as ov
 
-    from ovq.accuracy_control import activation_quantized_operations, infer_all
+    from ovq.compression.accuracy_control import activation_quantized_operations, infer_all
 
     def validate(compiled: Any, items: Any) -> float:
         indices, outputs = [], []
@@ -97,14 +97,14 @@ def main() -> None:
 
     import openvino as ov
 
-    from ovq.accuracy_control import Budget, BudgetNotMetError, infer_all, quantize_with_budget
-    from ovq.metrics import Metric
-    from ovq.recipes import find_recipe
-    from ovq.stages.benchmark import benchmark_interleaved, speedup_table
-    from ovq.stages.compile import compile_config
-    from ovq.stages.compress_weights import compress_weights, to_fp16
-    from ovq.stages.export import export_model
-    from ovq.stages.quantize import quantize
+    from ovq.benchmarking.engine import benchmark_interleaved, speedup_table
+    from ovq.compression.accuracy_control import Budget, BudgetNotMetError, infer_all, quantize_with_budget
+    from ovq.compression.ptq import quantize
+    from ovq.compression.weights import compress_weights, to_fp16
+    from ovq.inputs.metrics import Metric
+    from ovq.inputs.recipes import find_recipe
+    from ovq.runtime.compile import compile_config
+    from ovq.runtime.convert import export_model
 
     started = time.perf_counter()
     timings: dict[str, float] = {}

@@ -47,7 +47,7 @@ def direct(out: Path) -> None:
 
 
 def through_ovq(out: Path, pipeline_file: Path) -> None:
-    from ovq.pipeline import run_pipeline
+    from ovq.pipeline.runner import run_pipeline
 
     run_pipeline(pipeline_file, output_dir=out / "run")
 

@@ -43,12 +43,12 @@ def main() -> None:
     import openvino as ov
 
     from models.digits_qat import recipe
-    from ovq.execution_precision import execution_precision_summary
-    from ovq.metrics import top1
-    from ovq.qat_train import train_qat
-    from ovq.stages.benchmark import benchmark_interleaved, speedup_table
-    from ovq.stages.evaluate import infer_outputs
-    from ovq.stages.export import export_model
+    from ovq.benchmarking.engine import benchmark_interleaved, speedup_table
+    from ovq.compression.qat.train import train_qat
+    from ovq.inputs.metrics import top1
+    from ovq.runtime.convert import export_model
+    from ovq.runtime.execution_precision import execution_precision_summary
+    from ovq.runtime.infer import infer_outputs
 
     core = ov.Core()
     f32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -151,7 +151,7 @@ def time_cold_extension_build() -> None:
     import tempfile
 
     code = (
-        "import time; from ovq.qat import ensure_nncf_extension; messages = [];"
+        "import time; from ovq.compression.qat.functions import ensure_nncf_extension; messages = [];"
         "seconds = ensure_nncf_extension(messages.append); again = ensure_nncf_extension(messages.append);"
         "print(f'{seconds:.1f} {again} {len(messages)}')"
     )

@@ -10,7 +10,7 @@ Measures, on this machine, a ResNet-50-shaped model (models/resnet50, random see
     ort_int8        ONNX Runtime quantize_static: QDQ, per-channel, u8/s8 (one session, run() loop)
 
 OpenVINO variants use the throughput hint and ovq's benchmark engine (asynchronous requests, benchmark_app's
-definitions); torch and ORT use the synchronous single-stream loop their users write (ovq.baselines). Every
+definitions); torch and ORT use the synchronous single-stream loop their users write (ovq.benchmarking.peers). Every
 round measures every variant once in turn, so a drifting machine moves all of them; ratios are computed per
 round and their median printed with the range over rounds. A report.json with all six variants is written
 and rendered (report.md, report.html) with ovq's renderer.
@@ -35,8 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ovq import baselines  # noqa: E402
-from ovq.references import load_module_from_file  # noqa: E402
+from ovq.benchmarking import peers as baselines  # noqa: E402
+from ovq.inputs.user_code import load_module_from_file  # noqa: E402
 
 
 def _log(message: str) -> None:
@@ -53,12 +53,12 @@ def main() -> None:
 
     import openvino as ov
 
-    from ovq.environment import environment
-    from ovq.execution_precision import execution_precision
-    from ovq.report_compare import write_report_files
-    from ovq.stages.benchmark import BenchmarkResult, benchmark, combine_runs
-    from ovq.stages.export import export_model
-    from ovq.stages.quantize import quantize
+    from ovq.benchmarking.engine import BenchmarkResult, benchmark, combine_runs
+    from ovq.compression.ptq import quantize
+    from ovq.report.diff import write_report_files
+    from ovq.runtime.convert import export_model
+    from ovq.runtime.environment import environment
+    from ovq.runtime.execution_precision import execution_precision
 
     recipe = load_module_from_file(ROOT / "models" / "resnet50" / "recipe.py")
     module = recipe.build()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ovq.accuracy_control import (
+from ovq.compression.accuracy_control import (
     Budget,
     BudgetNotMetError,
     activation_quantized_operations,
@@ -25,7 +25,7 @@ from ovq.accuracy_control import (
     validate_ignored_scope,
 )
 from ovq.errors import AccuracyBudgetError, ConfigError
-from ovq.metrics import Metric, mse, top1
+from ovq.inputs.metrics import Metric, mse, top1
 
 HIDDEN = 96
 OUTLIER = 300.0
@@ -325,8 +325,8 @@ def test_budget_is_checked_at_the_deployed_precision(digits_mlp: Any) -> None:
 
 
 def test_bad_knobs_and_compressed_input_are_refused(digits_mlp: Any) -> None:
+    from ovq.compression.weights import compress_weights
     from ovq.errors import ModelFormatError
-    from ovq.stages.compress_weights import compress_weights
 
     model, calibration, validation = digits_mlp
     with pytest.raises(ConfigError, match="ranking_subset_size must be >= 1"):

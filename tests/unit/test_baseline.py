@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ovq.baseline import (
+from ovq.errors import ConfigError, InputFileError
+from ovq.nightly.gates import (
     GateResult,
     Tolerances,
     compare,
@@ -18,7 +19,6 @@ from ovq.baseline import (
     load_pinned_baselines,
     report_gates,
 )
-from ovq.errors import ConfigError, InputFileError
 
 
 def make_report(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ovq import baselines
+from ovq.benchmarking import peers as baselines
 from ovq.errors import ConfigError, DataMismatchError, DependencyError
 
 INPUT_SHAPE = (1, 3, 16, 16)

@@ -16,10 +16,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from ovq.benchmark_command import parse_shapes, run_benchmark
-from ovq.errors import ConfigError, DataMismatchError, InputFileError, ModelFormatError
-from ovq.resources import measure_resources
-from ovq.stages.benchmark import (
+from ovq.benchmarking.engine import (
     CONTRACT_FIELDS,
     BenchmarkResult,
     benchmark,
@@ -27,10 +24,12 @@ from ovq.stages.benchmark import (
     combine_runs,
     paired_speedup,
     percentile,
-    prepare_inputs,
-    random_inputs,
     speedup_table,
 )
+from ovq.benchmarking.inputs import prepare_inputs, random_inputs
+from ovq.cli.benchmark import parse_shapes, run_benchmark
+from ovq.errors import ConfigError, DataMismatchError, InputFileError, ModelFormatError
+from ovq.runtime.resources import measure_resources
 
 CONTRACT_LATENCY_KEYS = {"median", "average", "min", "max", "p50", "p90", "p95", "p99"}
 
@@ -186,7 +185,7 @@ def test_each_request_gets_its_own_feed(core: ov.Core) -> None:
     x = ops.parameter([1, 4], np.float32, name="x")
     identity_model = core.compile_model(ov.Model([ops.relu(x)], [x], "identity"), "CPU", {"NUM_STREAMS": 2})
     feeds = [np.full((1, 4), value, np.float32) for value in (1.0, 2.0, 3.0)]
-    from ovq.stages.benchmark_inputs import fill_request
+    from ovq.benchmarking.inputs import fill_request
 
     queue = ov.AsyncInferQueue(identity_model, 2)
     for request_id, feed in enumerate(prepare_inputs(identity_model, feeds)[:2]):
@@ -341,7 +340,7 @@ def test_benchmark_cmd_through_typer(ir_path: Path, tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from ovq.benchmark_command import benchmark_cmd
+    from ovq.cli.benchmark import benchmark_cmd
 
     app = typer.Typer()
     app.command("benchmark")(benchmark_cmd)

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from ovq.baseline import GateResult
-from ovq.ci_output import render_markdown, write_junit, write_markdown
-from ovq.nightly import NightlyResult, PipelineOutcome
+from ovq.nightly.ci_output import render_markdown, write_junit, write_markdown
+from ovq.nightly.gates import GateResult
+from ovq.nightly.runner import NightlyResult, PipelineOutcome
 
 
 def report(pipeline: str, *, status: str = "succeeded", error: dict[str, Any] | None = None) -> dict[str, Any]:

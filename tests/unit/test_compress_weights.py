@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ovq.errors import ConfigError, ModelFormatError
-from ovq.stages.compress_weights import (
+from ovq.compression.weights import (
     DYNAMIC_QUANTIZATION_PER_TOKEN,
     DYNAMIC_QUANTIZATION_PROPERTY,
     compress_weights,
@@ -16,6 +15,7 @@ from ovq.stages.compress_weights import (
     to_fp16,
     weight_precision,
 )
+from ovq.errors import ConfigError, ModelFormatError
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ovq.cli import app
+from ovq.cli.app import app
 
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "bad_configs").glob("*.yaml"))
 
@@ -61,7 +61,7 @@ def test_schema_is_json_schema_of_the_format() -> None:
 
 
 def test_reference_page_is_generated_from_the_schema(repo: Path) -> None:
-    from ovq.config_reference import render_reference
+    from ovq.config.reference import render_reference
 
     page = (repo / "docs" / "reference" / "pipeline.md").read_text()
     assert page == render_reference() + "\n", "regenerate: ovq pipeline schema --markdown -o docs/reference/pipeline.md"

@@ -28,7 +28,7 @@ HOW_TOS = sorted((DOCS / "how-to").glob("*.md"))
 def test_pipeline_examples_in_how_tos_validate(page: Path) -> None:
     import yaml
 
-    from ovq.config import parse_pipeline
+    from ovq.config.schema import parse_pipeline
 
     blocks = [b for b in re.findall(r"^```yaml\n(.*?)^```", page.read_text(), re.S | re.M) if "stages:" in b]
     for block in blocks:

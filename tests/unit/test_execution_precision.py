@@ -7,7 +7,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from ovq.execution_precision import (
+from ovq.runtime.execution_precision import (
     execution_precision,
     execution_precision_summary,
     runtime_settings,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ovq.errors import ConfigError, InputFileError
-from ovq.history import SCHEMA_VERSION, HistoryStore
+from ovq.nightly.history import SCHEMA_VERSION, HistoryStore
 
 
 def make_report(

@@ -26,7 +26,7 @@ EXAMPLE_EMBEDDING_HEAD = [-0.005751, -0.046383, -0.011719, 0.043311, 0.011763, 0
 
 @pytest.fixture(scope="module")
 def recipe() -> Any:
-    from ovq.recipes import find_recipe
+    from ovq.inputs.recipes import find_recipe
 
     return find_recipe("minilm", base_dir=ROOT)
 
@@ -98,7 +98,7 @@ def test_openvino_export_matches_torch(recipe: Any, module: Any) -> None:
     import openvino as ov
     import torch
 
-    from ovq.stages.export import export_model
+    from ovq.runtime.convert import export_model
 
     model = export_model(module, example_input=recipe.example_input())
     assert [list(port.get_shape()) for port in model.inputs] == [[1, recipe.SEQUENCE_LENGTH]] * 2

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from ovq.errors import ConfigError, DependencyError, InputFileError, StageError
-from ovq.history import HistoryStore
-from ovq.nightly import find_pipeline_files, most_relevant_exit_code, run_nightly
+from ovq.nightly.history import HistoryStore
+from ovq.nightly.runner import find_pipeline_files, most_relevant_exit_code, run_nightly
 
 NIGHT = "2026-11-0{day}T02:00:00+00:00"
 
@@ -236,7 +236,7 @@ def test_tracking_asked_for_without_mlflow_fails_before_running(
 def test_runs_are_logged_to_a_local_mlflow_file_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for the client this test reads back with
-    from ovq.tracking import log_run
+    from ovq.nightly.tracking import log_run
 
     report = fabricated_report({"name": "quick"}, day=1)
     run_id = log_run(report, tracking_uri=tmp_path / "mlruns", experiment="ovq-test")

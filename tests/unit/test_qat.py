@@ -12,16 +12,16 @@ import openvino as ov
 import pytest
 import torch
 
-from ovq.errors import AccuracyBudgetError, ConfigError, DataMismatchError, InputFileError, ModelFormatError
-from ovq.qat import (
+from ovq.compression.qat.functions import (
     ensure_nncf_extension,
     export_qat,
     load_qat_checkpoint,
     prepare_qat,
     save_qat_checkpoint,
 )
-from ovq.qat_torch import batches, quantizer_count, resolve_loss
-from ovq.qat_train import QatBudgetError, QatProgress, train_qat
+from ovq.compression.qat.torch_glue import batches, quantizer_count, resolve_loss
+from ovq.compression.qat.train import QatBudgetError, QatProgress, train_qat
+from ovq.errors import AccuracyBudgetError, ConfigError, DataMismatchError, InputFileError, ModelFormatError
 
 REPO = Path(__file__).resolve().parents[2]
 Item = tuple[np.ndarray, int]

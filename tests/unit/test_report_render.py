@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from ovq.report_compare import (
+from ovq.report.console import render_console_table
+from ovq.report.diff import (
     change_direction,
     compare_reports,
     render_comparison_html,
     render_comparison_markdown,
     write_report_files,
 )
-from ovq.report_render import (
+from ovq.report.html import render_html
+from ovq.report.markdown import render_markdown
+from ovq.report.rows import (
     budget_threshold,
-    render_console_table,
-    render_html,
-    render_markdown,
     variant_rows,
 )
 

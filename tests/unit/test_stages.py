@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import ovq
-from ovq.artifacts import staged_dir
-from ovq.config import DatasetSpec, MetricSpec
-from ovq.data import check_fits, load_dataset
+from ovq.config.schema import DatasetSpec, MetricSpec
 from ovq.errors import ConfigError, DataMismatchError, ModelFormatError
-from ovq.metrics import resolve_metric
+from ovq.inputs.datasets import check_fits, load_dataset
+from ovq.inputs.metrics import resolve_metric
+from ovq.runtime.artifacts import staged_dir
 from tests import tiny_models
 
 

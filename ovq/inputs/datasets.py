@@ -1,0 +1,142 @@
+"""Dataset specs -> lists of (inputs, target) items, and the check that items fit a model.
+
+Inputs of an item are what the model is fed: one array, a tuple/list of arrays in input order, or a dict
+by input name, batch dimension included. Datasets are small (calibration and validation sets), so they are
+materialised as lists: NNCF iterates them more than once and every variant is evaluated on the same items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ovq.config.schema import DatasetSpec
+from ovq.errors import ConfigError, DataMismatchError, InputFileError
+from ovq.inputs.recipes import find_recipe
+from ovq.inputs.user_code import load_callable
+
+if TYPE_CHECKING:
+    import openvino as ov
+
+Item = tuple[Any, Any]
+
+
+def load_dataset(spec: DatasetSpec, *, base_dir: Path | None, default_recipe: str | None = None) -> list[Item]:
+    if spec.split:
+        recipe_name = spec.recipe or default_recipe
+        assert recipe_name is not None  # checked by the config's cross checks
+        items = list(find_recipe(recipe_name, base_dir=base_dir).dataset(spec.split))
+    elif spec.factory:
+        produced = load_callable(spec.factory, base_dir=base_dir)()
+        if not isinstance(produced, Iterable):
+            raise ConfigError(f"dataset factory {spec.factory!r} returned {type(produced).__name__}, not an iterable")
+        items = [_as_item(element) for element in produced]
+    else:
+        assert spec.path is not None
+        items = _load_arrays(spec, base_dir)
+    if spec.limit is not None:
+        items = items[: spec.limit]
+    if not items:
+        raise DataMismatchError("the dataset is empty", hint="check the split, file or factory it comes from")
+    return items
+
+
+def _as_item(element: Any) -> Item:
+    # A factory may yield bare inputs (calibration data) or (inputs, target) pairs.
+    if isinstance(element, tuple) and len(element) == 2:
+        return element
+    return (element, None)
+
+
+def _load_arrays(spec: DatasetSpec, base_dir: Path | None) -> list[Item]:
+    assert spec.path is not None
+    path = Path(spec.path)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.is_file():
+        raise InputFileError(f"dataset file not found: {path}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputFileError(f"cannot read dataset file {path}: {exc}", hint="write it with numpy.save/savez") from None
+    if isinstance(loaded, np.ndarray):
+        inputs, labels = loaded, None
+    else:
+        if spec.inputs_key not in loaded.files:
+            raise DataMismatchError(
+                f"{path} has no array {spec.inputs_key!r}; it has {loaded.files}", hint="set inputs_key"
+            )
+        inputs = loaded[spec.inputs_key]
+        labels = loaded[spec.labels_key] if spec.labels_key in loaded.files else None
+    step = spec.batch_size
+    return [
+        (inputs[i : i + step], None if labels is None else labels[i : i + step].squeeze())
+        for i in range(0, len(inputs) - step + 1, step)
+    ]
+
+
+def input_arrays(inputs: Any) -> list[np.ndarray]:
+    if isinstance(inputs, dict):
+        return [np.asarray(v) for v in inputs.values()]
+    if isinstance(inputs, list | tuple):
+        return [np.asarray(v) for v in inputs]
+    return [np.asarray(inputs)]
+
+
+def check_fits(model: ov.Model, items: Sequence[Item], *, dataset_name: str) -> None:
+    """Fail before calibration when items do not fit the model's inputs, showing expected vs actual."""
+    model_inputs = model.inputs
+    inputs = items[0][0]
+    arrays = input_arrays(inputs)
+    expected = ", ".join(f"{port.get_any_name()}: {port.get_partial_shape()}" for port in model_inputs)
+    actual = ", ".join(str(list(a.shape)) for a in arrays)
+    if isinstance(inputs, dict):
+        names = {name for port in model_inputs for name in port.get_names()}
+        unknown = [key for key in inputs if key not in names]
+        if unknown:
+            raise DataMismatchError(
+                f"dataset {dataset_name!r}: inputs named {unknown} are not model inputs; the model expects {expected}"
+            )
+    if len(arrays) != len(model_inputs):
+        raise DataMismatchError(
+            f"dataset {dataset_name!r}: items have {len(arrays)} input(s) [{actual}]; the model expects"
+            f" {len(model_inputs)}: {expected}"
+        )
+    ports = (
+        [next(p for p in model_inputs if key in p.get_names()) for key in inputs]
+        if isinstance(inputs, dict)
+        else list(model_inputs)
+    )
+    for port, array in zip(ports, arrays, strict=True):
+        if not port.get_partial_shape().compatible(_static(array.shape)):
+            raise DataMismatchError(
+                f"dataset {dataset_name!r}: input {port.get_any_name()!r} expects shape"
+                f" {port.get_partial_shape()}, the data has {list(array.shape)}",
+                hint="reshape the data (batch dimension included) or set export.input_shapes to match it",
+            )
+
+
+def _static(shape: Sequence[int]) -> Any:
+    import openvino as ov
+
+    return ov.PartialShape(list(shape))
+
+
+def first_input_shapes(items: Sequence[Item]) -> list[list[int]]:
+    return [list(a.shape) for a in input_arrays(items[0][0])]
+
+
+def items_digest(items: Sequence[Item]) -> str:
+    """A digest of the data itself (not of where it came from), so any change to it is noticed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for inputs, target in items:
+        for array in input_arrays(inputs):
+            digest.update(str((array.dtype, array.shape)).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr(np.asarray(target).tolist() if target is not None else None).encode())
+    return digest.hexdigest()

@@ -1,0 +1,75 @@
+"""Model recipes: folders under models/ that say how to build a model, its data and its metric.
+
+A recipe is a recipe.py module with build() -> torch.nn.Module, example_input(), dataset(split) and
+DEFAULT_METRIC. Recipes are found by name in the models/ folder of the project that holds the pipeline
+file (searched upwards from it), then in the current folder's models/, or given as a path to recipe.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+
+from ovq.config.schema import ModelSource
+from ovq.errors import ConfigError
+from ovq.inputs.user_code import load_module_from_file
+from ovq.runtime.artifacts import file_digest
+
+
+def recipe_search_path(base_dir: Path | None) -> list[Path]:
+    roots: list[Path] = []
+    if env := os.environ.get("OVQ_MODELS_PATH"):
+        roots.extend(Path(p) for p in env.split(os.pathsep) if p)
+    if base_dir is not None:
+        roots.extend(parent / "models" for parent in [base_dir, *base_dir.resolve().parents])
+    roots.append(Path.cwd() / "models")
+    # models/ shipped beside the ovq package in a source checkout
+    roots.append(Path(__file__).resolve().parents[2] / "models")
+    return [root for root in dict.fromkeys(roots) if root.is_dir()]
+
+
+def find_recipe(name: str, *, base_dir: Path | None = None) -> ModuleType:
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        return load_module_from_file(path)
+    roots = recipe_search_path(base_dir)
+    for root in roots:
+        candidate = root / name / "recipe.py"
+        if candidate.is_file():
+            return load_module_from_file(candidate)
+    available = sorted({p.parent.name for root in roots for p in root.glob("*/recipe.py")})
+    raise ConfigError(
+        f"model recipe {name!r} not found",
+        hint=f"available recipes: {', '.join(available) or 'none'} (searched {', '.join(map(str, roots))})",
+    )
+
+
+def model_source_digest(source: ModelSource, base_dir: Path | None) -> str:
+    """A digest of the files a model comes from: the recipe folder's code, the factory's module, the model file."""
+    import hashlib
+    import importlib.util
+
+    files: list[Path] = []
+    if source.recipe:
+        recipe = find_recipe(source.recipe, base_dir=base_dir)
+        assert recipe.__file__ is not None
+        files = sorted(Path(recipe.__file__).parent.glob("*.py"))
+    elif source.factory:
+        module = source.factory.rpartition(":")[0]
+        if module.endswith(".py"):
+            path = Path(module)
+            files = [path if path.is_absolute() or base_dir is None else base_dir / path]
+        else:
+            spec = importlib.util.find_spec(module)
+            origin = spec.origin if spec else None
+            files = [Path(origin)] if origin else []
+    else:
+        path = Path(source.onnx or source.ir or "")
+        path = path if path.is_absolute() or base_dir is None else base_dir / path
+        files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+    existing = [f for f in files if f.is_file()]
+    names = hashlib.sha256(repr(source.model_dump()).encode()).hexdigest()
+    return names + ":" + (file_digest(*existing) if existing else "")

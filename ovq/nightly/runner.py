@@ -1,0 +1,455 @@
+"""Nightly jobs: run several pipelines, gate each against its baseline, tell CI in JUnit and Markdown.
+
+`run_nightly` does not know how a pipeline runs: it is handed a ``run_pipeline(path, output_dir)``
+callable that returns the run's report dict (succeeded or failed) or raises. One pipeline failing never
+stops the others; every failure is recorded, gated and reported.
+
+Exit code rule (`most_relevant_exit_code`): 0 when every pipeline ran and every gate held. Otherwise the
+code of the most relevant problem across all pipelines, in this order:
+
+    1 a bug in ovq > 2 config > 9 dependency > 6 input file > 7 model format > 8 data mismatch
+    > 3 stage failure > 4 accuracy budget missed > 5 performance gate missed > 10 regression
+
+Problems that kept a pipeline from producing a result come first: a pipeline that did not run cannot
+be checked, so its gates say nothing, and the job itself needs fixing. Among verdicts on finished runs,
+absolute promises (the budget, the pipeline's own speed gates) outrank relative drift against a baseline.
+Every problem is in the summary and the JUnit file whatever the exit code says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ovq import errors
+from ovq.errors import ConfigError, InputFileError, OvqError
+from ovq.nightly.gates import (
+    Baseline,
+    GateResult,
+    PinnedBaselines,
+    Tolerances,
+    baseline_from_report,
+    compare,
+    environment_changes,
+    load_pinned_baselines,
+    report_gates,
+)
+
+if TYPE_CHECKING:
+    from ovq.nightly.history import HistoryStore
+
+RunPipeline = Callable[[Path, Path], Mapping[str, Any]]
+
+EXIT_CODE_PRIORITY: tuple[int, ...] = (1, 2, 9, 6, 7, 8, 3, 4, 5, 10)
+PIPELINE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class PipelineOutcome:
+    """What happened to one pipeline in a nightly run."""
+
+    path: Path
+    pipeline: str
+    report: dict[str, Any]
+    run_dir: Path
+    duration_s: float
+    error_exit_code: int = 0
+    traceback: str | None = None
+    gates: list[GateResult] = field(default_factory=list)
+    baseline_source: str | None = None
+    changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    extra_exit_codes: list[int] = field(default_factory=list)
+    run_id: int | None = None
+    plot_path: Path | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """The pipeline ran to the end (its gates may still have failed)."""
+        return self.report.get("status") == "succeeded" and self.error_exit_code == 0
+
+    @property
+    def error(self) -> Mapping[str, Any] | None:
+        """The report's error block, when the run failed."""
+        error = self.report.get("error")
+        return error if isinstance(error, Mapping) else None
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        """The gates that failed, in the order they were checked."""
+        return [gate for gate in self.gates if gate.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        """This pipeline's most relevant exit code (0 = ran and every gate held)."""
+        codes = [self.error_exit_code, *self.extra_exit_codes, *(gate.exit_code for gate in self.gates)]
+        return most_relevant_exit_code(codes)
+
+    @property
+    def ok(self) -> bool:
+        """Ran, and every gate held."""
+        return self.exit_code == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (the full report stays in the run folder and the history)."""
+        return {
+            "path": str(self.path),
+            "pipeline": self.pipeline,
+            "status": self.report.get("status"),
+            "exit_code": self.exit_code,
+            "duration_s": self.duration_s,
+            "run_dir": str(self.run_dir),
+            "run_id": self.run_id,
+            "error": dict(self.error) if self.error is not None else None,
+            "baseline": self.baseline_source,
+            "changes": self.changes,
+            "notes": self.notes,
+            "gates": [gate.to_dict() for gate in self.gates],
+            "plot": str(self.plot_path) if self.plot_path is not None else None,
+        }
+
+
+@dataclass
+class NightlyResult:
+    """Every pipeline's outcome, the exit code and where the CI files were written."""
+
+    outcomes: list[PipelineOutcome]
+    started_at: str
+    duration_s: float
+    junit_path: Path | None = None
+    summary_path: Path | None = None
+    result_path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The job's exit code (see the module docstring for the rule)."""
+        return most_relevant_exit_code(outcome.exit_code for outcome in self.outcomes)
+
+    @property
+    def failed(self) -> list[PipelineOutcome]:
+        """The pipelines that did not run or failed a gate."""
+        return [outcome for outcome in self.outcomes if not outcome.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary of the whole job."""
+        return {
+            "started_at": self.started_at,
+            "duration_s": self.duration_s,
+            "exit_code": self.exit_code,
+            "pipelines": [outcome.to_dict() for outcome in self.outcomes],
+        }
+
+
+def most_relevant_exit_code(codes: Iterable[int]) -> int:
+    """The code that wins among several problems' exit codes (0 when there is none)."""
+    present = {code for code in codes if code}
+    if not present:
+        return 0
+    ranked = [code for code in EXIT_CODE_PRIORITY if code in present]
+    # A code outside the documented tree is unexpected: treat it like a bug rather than hide it.
+    return ranked[0] if ranked else 1
+
+
+def find_pipeline_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Pipeline files named directly, plus the *.yaml/*.yml files directly inside named folders."""
+    if not paths:
+        raise ConfigError("no pipeline given", hint="pass pipeline files or a folder such as pipelines/nightly/")
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PIPELINE_SUFFIXES)
+            if not files:
+                raise ConfigError(f"no pipeline files (*.yaml, *.yml) in {path}")
+            found.extend(files)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputFileError(f"pipeline file {path} does not exist")
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def run_nightly(
+    pipeline_paths: Sequence[str | Path],
+    *,
+    run_pipeline: RunPipeline,
+    history: HistoryStore | None,
+    baseline_ref: str | Path | PinnedBaselines | None = None,
+    out_dir: str | Path,
+    junit_path: str | Path | None = None,
+    summary_path: str | Path | None = None,
+    tolerances: Tolerances | None = None,
+    plots: bool = True,
+    plot_format: str = "svg",
+    mlflow_uri: str | None = None,
+    mlflow_experiment: str = "ovq-nightly",
+) -> NightlyResult:
+    """Run every pipeline, gate it, record it, and write the CI files.
+
+    ``run_pipeline(path, output_dir)`` runs one pipeline into ``output_dir`` and returns its report
+    dict; it may raise instead (then ``output_dir/report.json`` is used if the run wrote one).
+    ``history`` records each run and provides the last good run as the default baseline;
+    ``baseline_ref`` pins a reference file instead (pipelines it does not name fall back to history).
+    Problems with the job itself (a missing pipeline file, an unreadable baseline file, MLflow asked for
+    but not installed) raise before any pipeline runs.
+    """
+    started = time.monotonic()
+    started_at = datetime.now(timezone.utc).isoformat()
+    if plots and plot_format not in ("svg", "png"):
+        raise ConfigError(f"trend plots are written as svg or png, not {plot_format!r}")
+    files = find_pipeline_files(pipeline_paths)
+    pinned = load_pinned_baselines(baseline_ref, tolerances) if isinstance(baseline_ref, (str, Path)) else baseline_ref
+    if mlflow_uri is not None:
+        from ovq.nightly.tracking import require_mlflow
+
+        require_mlflow()
+    tolerances = tolerances or Tolerances()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    outcomes: list[PipelineOutcome] = []
+    used_dirs: set[str] = set()
+    for path in files:
+        run_dir = out / _unique_name(path.stem, used_dirs)
+        outcome = _run_one(path, run_dir, run_pipeline)
+        _gate(outcome, history, pinned, tolerances)
+        _record(outcome, history)
+        if plots and history is not None and outcome.run_id is not None:
+            _plot(outcome, history, out / "trends", plot_format)
+        if mlflow_uri is not None:
+            _track(outcome, mlflow_uri, mlflow_experiment)
+        outcomes.append(outcome)
+
+    result = NightlyResult(outcomes=outcomes, started_at=started_at, duration_s=time.monotonic() - started)
+    from ovq.nightly.ci_output import write_junit, write_markdown
+
+    if junit_path is not None:
+        result.junit_path = write_junit(result, junit_path)
+    if summary_path is not None:
+        result.summary_path = write_markdown(result, summary_path)
+    result.result_path = _write_json(out / "nightly.json", result.to_dict())
+    return result
+
+
+# -- one pipeline -------------------------------------------------------------------------------------
+
+
+def _run_one(path: Path, run_dir: Path, run_pipeline: RunPipeline) -> PipelineOutcome:
+    started_at = datetime.now(timezone.utc).isoformat()
+    started = time.monotonic()
+    started_wall = time.time()
+    error_exit_code = 0
+    trace: str | None = None
+    report: Mapping[str, Any] | None
+    try:
+        report = run_pipeline(path, run_dir)
+        if not isinstance(report, Mapping):
+            raise TypeError(f"run_pipeline returned {type(report).__name__}, not a report dict")
+    except OvqError as exc:
+        error_exit_code = exc.exit_code
+        # The spine writes the failed run's report before raising, and says where (exc.run_dir).
+        written_to = Path(getattr(exc, "run_dir", None) or run_dir)
+        report = _report_on_disk(written_to, since=started_wall) or _failed_report(path, started_at, exc.to_dict())
+    except Exception as exc:
+        # Not a user error: keep the traceback for the JUnit <error> and go on with the next pipeline.
+        error_exit_code = 1
+        trace = traceback.format_exc()
+        error = {
+            "stage": None,
+            "type": type(exc).__name__,
+            "message": str(exc) or type(exc).__name__,
+            "hint": "this is a bug in ovq; the traceback is in the JUnit file",
+        }
+        report = _report_on_disk(run_dir, since=started_wall) or _failed_report(path, started_at, error)
+    report = dict(report)
+    if report.get("status") != "succeeded" and error_exit_code == 0:
+        error_exit_code = _exit_code_of(report.get("error"))
+    name = report.get("pipeline")
+    return PipelineOutcome(
+        path=path,
+        pipeline=name if isinstance(name, str) and name else path.stem,
+        report=report,
+        run_dir=run_dir,
+        duration_s=time.monotonic() - started,
+        error_exit_code=error_exit_code,
+        traceback=trace,
+    )
+
+
+def _gate(
+    outcome: PipelineOutcome,
+    history: HistoryStore | None,
+    pinned: PinnedBaselines | None,
+    tolerances: Tolerances,
+) -> None:
+    outcome.gates.extend(report_gates(outcome.report))
+    baseline: Baseline | None = pinned.for_pipeline(outcome.pipeline) if pinned is not None else None
+    if pinned is not None and baseline is None:
+        outcome.notes.append(f"{pinned.path} does not pin {outcome.pipeline}; compared with the last good run")
+    if baseline is None and history is not None:
+        try:
+            previous = history.last_good(outcome.pipeline)
+        except OvqError as exc:
+            outcome.notes.append(f"could not read the history: {exc.message}")
+            outcome.extra_exit_codes.append(exc.exit_code)
+            previous = None
+        if previous is not None:
+            baseline = baseline_from_report(
+                previous.report,
+                tolerances,
+                source=f"last good run {previous.run_id} ({previous.started_at[:16].replace('T', ' ')} UTC)",
+            )
+    if baseline is None:
+        outcome.notes.append("no baseline yet: this run will be the first to compare against")
+        return
+    outcome.baseline_source = baseline.source
+    outcome.changes = environment_changes(outcome.report, baseline.report)
+    if not outcome.report.get("variants"):
+        outcome.notes.append("nothing to compare with the baseline: the run failed before measuring a variant")
+        return
+    outcome.gates.extend(compare(outcome.report, baseline))
+
+
+def _record(outcome: PipelineOutcome, history: HistoryStore | None) -> None:
+    if history is None:
+        return
+    gate_status = "failed" if outcome.failed_gates else "passed"
+    try:
+        outcome.run_id = history.record(outcome.report, gate_status=gate_status)
+    except OvqError as exc:
+        # A run missing from history silently changes tomorrow's baseline, so it counts as a problem.
+        outcome.notes.append(f"not recorded in the history: {exc.message}")
+        outcome.extra_exit_codes.append(exc.exit_code)
+
+
+def _plot(outcome: PipelineOutcome, history: HistoryStore, plot_dir: Path, plot_format: str) -> None:
+    from ovq.nightly.trends import plot_trend
+
+    try:
+        # The pipeline name is user text: keep it from naming a path outside the plot folder.
+        file_name = re.sub(r"[^A-Za-z0-9._-]", "_", outcome.pipeline).lstrip(".") or "pipeline"
+        outcome.plot_path = plot_trend(history, outcome.pipeline, plot_dir / f"{file_name}.{plot_format}")
+    except OvqError as exc:
+        # A missing picture does not make the models worse: note it, keep the exit code.
+        outcome.notes.append(f"no trend plot: {exc.message}")
+
+
+def _track(outcome: PipelineOutcome, tracking_uri: str, experiment: str) -> None:
+    from ovq.nightly.tracking import log_run
+
+    try:
+        mlflow_run_id = log_run(outcome.report, tracking_uri=tracking_uri, experiment=experiment)
+    except OvqError as exc:
+        outcome.notes.append(f"not logged to MLflow: {exc.message}")
+    else:
+        outcome.notes.append(f"logged to MLflow run {mlflow_run_id}")
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _unique_name(stem: str, used: set[str]) -> str:
+    name, index = stem, 2
+    while name in used:
+        name, index = f"{stem}-{index}", index + 1
+    used.add(name)
+    return name
+
+
+def _exit_code_of(error: Any) -> int:
+    """The exit code of a report's error block, from its error class name."""
+    if not isinstance(error, Mapping):
+        return errors.StageError.exit_code
+    codes = _error_codes()
+    return codes.get(str(error.get("type")), errors.StageError.exit_code)
+
+
+def _error_codes() -> dict[str, int]:
+    codes: dict[str, int] = {}
+    pending: list[type[OvqError]] = [OvqError]
+    while pending:
+        cls = pending.pop()
+        codes[cls.__name__] = cls.exit_code
+        pending.extend(cls.__subclasses__())
+    return codes
+
+
+def _report_on_disk(run_dir: Path, *, since: float) -> dict[str, Any] | None:
+    """The report the failed run wrote, if it wrote one (an older one in a reused folder is not it)."""
+    path = run_dir / "report.json"
+    try:
+        if path.stat().st_mtime < since - 1.0:
+            return None
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and report.get("status") in ("succeeded", "failed") else None
+
+
+def _failed_report(path: Path, started_at: str, error: Mapping[str, Any]) -> dict[str, Any]:
+    """A report in the contract's shape for a run that failed before writing its own."""
+    finished_at = datetime.now(timezone.utc).isoformat()
+    return {
+        "schema_version": 1,
+        "status": "failed",
+        "pipeline": path.stem,
+        "pipeline_file": str(path),
+        "config_digest": None,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
+        "environment": _environment(),
+        "stages": [],
+        "variants": [],
+        "budget": None,
+        "deliverable": None,
+        "error": dict(error),
+    }
+
+
+def _environment() -> dict[str, Any]:
+    """The environment block without importing the heavy libraries (versions from package metadata)."""
+    environment: dict[str, Any] = {}
+    for key, distribution in (("ovq", "ovq"), ("openvino", "openvino"), ("nncf", "nncf"), ("torch", "torch")):
+        try:
+            environment[key] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            environment[key] = None
+    environment["python"] = platform.python_version()
+    environment["platform"] = platform.platform()
+    environment["cpu"] = _cpu_name()
+    environment["cpu_count"] = os.cpu_count()
+    return environment
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    os.replace(handle.name, path)
+    return path

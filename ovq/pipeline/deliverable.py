@@ -1,0 +1,80 @@
+"""Enforce a pipeline's accuracy budget on the variants as they will be deployed, and pick the deliverable.
+
+Runs after the stages: every compressed variant's scores (measured by the evaluate stage on the model
+compiled with the deployment's precision and hint) are checked against the FP32 reference. The deliverable
+is the fastest (or smallest) variant that meets every limit; when none does, the run fails closed with the
+accuracy-budget exit code and no deliverable is named.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ovq.compression.budget import Budget, check_budget
+from ovq.errors import AccuracyBudgetError
+from ovq.pipeline.context import RunContext, Variant
+
+
+def enforce_budget(ctx: RunContext) -> dict[str, Any]:
+    """Return the report's budget block (with the deliverable) or raise AccuracyBudgetError carrying it."""
+    spec = ctx.config.budget
+    assert spec is not None
+    budgets = [Budget(ctx.metric(name), limit.max_drop, limit.drop_type) for name, limit in spec.metrics.items()]
+    reference = ctx.reference
+    candidates = [v for v in ctx.variants.values() if v is not reference]
+    verdicts: dict[str, Any] = {}
+    passing: list[Variant] = []
+    for variant in candidates:
+        checks = [
+            check_budget(
+                budget,
+                reference.accuracy[budget.metric.name]["value"],
+                variant.accuracy[budget.metric.name]["value"],
+            )
+            for budget in budgets
+        ]
+        met = all(check.met for check in checks)
+        verdicts[variant.name] = {
+            "met": met,
+            "inference_precision": (variant.compile_info or {}).get("inference_precision"),
+            "hint": (variant.compile_info or {}).get("hint"),
+            "checks": [check.to_dict() for check in checks],
+        }
+        if met:
+            passing.append(variant)
+    deliverable = _select(passing, spec.select)
+    block = {
+        "dataset": spec.dataset,
+        "metrics": {name: limit.model_dump() for name, limit in spec.metrics.items()},
+        "select": spec.select,
+        "met": deliverable is not None,
+        "variants": verdicts,
+        "deliverable": deliverable.name if deliverable else None,
+    }
+    if deliverable is None:
+        misses = [
+            f"{name}: "
+            + "; ".join(
+                c["metric"] + f" drop {c['drop']:.4g} > {c['max_drop']:.4g}" for c in v["checks"] if not c["met"]
+            )
+            for name, v in verdicts.items()
+        ]
+        error = AccuracyBudgetError(
+            "no variant meets the accuracy budget (" + " | ".join(misses or ["no compressed variant"]) + ")",
+            stage="budget",
+        )
+        error.report_block = block  # type: ignore[attr-defined]
+        raise error
+    return block
+
+
+def _select(passing: list[Variant], rule: str) -> Variant | None:
+    if not passing:
+        return None
+    if rule == "smallest":
+        return min(passing, key=lambda v: v.size_bytes)
+    # fastest: by measured throughput; a variant without a benchmark cannot claim to be fastest.
+    measured = [v for v in passing if v.benchmark]
+    if measured:
+        return max(measured, key=lambda v: float(v.benchmark["throughput_fps"]))  # type: ignore[index]
+    return min(passing, key=lambda v: v.size_bytes)
