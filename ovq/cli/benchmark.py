@@ -10,11 +10,8 @@ benchmark_app keep working.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ovq.errors import ConfigError, DataMismatchError, InputFileError, ModelFormatError
+from ovq.runtime.artifacts import write_json_atomic
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -211,9 +209,9 @@ def run_benchmark(
         compute_int8_share=summary.compute_int8_share,
     )
     if json_path is not None:
-        write_json(Path(json_path), outcome.to_dict())
+        write_json_atomic(Path(json_path), outcome.to_dict())
     if benchmark_app_json_path is not None:
-        write_json(Path(benchmark_app_json_path), outcome.to_benchmark_app_dict())
+        write_json_atomic(Path(benchmark_app_json_path), outcome.to_benchmark_app_dict())
     return outcome
 
 
@@ -316,20 +314,6 @@ def _command_options(path: Path, device: str, hint: str, *values: Any) -> dict[s
     given = {flag: value for flag, value in zip(flags, values, strict=True) if value is not None}
     options |= {flag: f"{value:g}" if isinstance(value, float) else str(value) for flag, value in given.items()}
     return options
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------------ CLI
