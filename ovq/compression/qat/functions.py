@@ -45,6 +45,7 @@ from ovq.errors import (
     StageError,
 )
 from ovq.runtime.artifacts import atomic_path, save_ir_atomic
+from ovq.runtime.ov_errors import conversion_error
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -230,7 +231,7 @@ def export_qat(
             else:
                 model = _convert_via_onnx(module, example)
     except Exception as exc:
-        raise StageError(f"exporting the QAT module to OpenVINO failed ({method}): {_last_line(exc)}") from exc
+        raise conversion_error(exc, f"the QAT module ({method})") from exc
     finally:
         module.train(was_training)
     if static_shapes:

@@ -197,9 +197,10 @@ class _Evaluator:
         return self.score_model(model, fn, self.compile_config), model
 
     def score_model(self, model: ov.Model, fn: MetricFn, config: Mapping[str, Any]) -> float:
+        from ovq.runtime.compile import compile_for
         from ovq.runtime.infer import infer_outputs
 
-        compiled = self.core.compile_model(model, "CPU", dict(config))
+        compiled = compile_for(model, config, core=self.core)
         return float(fn(infer_outputs(compiled, self.items), self.targets))
 
     def in_torch(self, module: torch.nn.Module, fn: MetricFn) -> float:
