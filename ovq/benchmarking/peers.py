@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ovq.errors import ConfigError, DataMismatchError, DependencyError, StageError
+from ovq.runtime.artifacts import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -330,9 +331,8 @@ def export_onnx(
     arrays = _as_array_list(example_inputs)
     tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
     names = list(example_inputs) if isinstance(example_inputs, Mapping) else None
-    temporary = path.with_name(path.name + ".partial")
     try:
-        with warnings.catch_warnings():
+        with atomic_path(path, suffix=".onnx") as temporary, warnings.catch_warnings():
             # The legacy exporter warns that it is legacy; the dynamo one needs onnxscript, absent here.
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
@@ -345,9 +345,7 @@ def export_onnx(
                 do_constant_folding=True,
             )
     except Exception as error:
-        temporary.unlink(missing_ok=True)
         raise StageError(f"ONNX export for the baselines failed: {error}", stage="baselines") from error
-    os.replace(temporary, path)
     return path
 
 
@@ -403,25 +401,23 @@ def quantize_onnxruntime_int8(
             model_to_quantize = prepared
         except Exception:  # pre-processing is an optimisation; the plain model still quantizes
             prepared.unlink(missing_ok=True)
-    temporary = output.with_name(output.name + ".partial")
     try:
-        quantize_static(
-            str(model_to_quantize),
-            str(temporary),
-            _Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=per_channel,
-            reduce_range=False,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        with atomic_path(output, suffix=".onnx") as temporary:
+            quantize_static(
+                str(model_to_quantize),
+                str(temporary),
+                _Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                reduce_range=False,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
     except Exception as error:
-        temporary.unlink(missing_ok=True)
         raise StageError(f"ONNX Runtime static quantization failed: {error}", stage="baselines") from error
     finally:
         prepared.unlink(missing_ok=True)
-    os.replace(temporary, output)
     return output
 
 

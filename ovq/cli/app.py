@@ -178,7 +178,9 @@ def pipeline_schema(
     if output is None:
         sys.stdout.write(text + "\n")
     else:
-        output.write_text(text + "\n")
+        from ovq.runtime.artifacts import write_text_atomic
+
+        write_text_atomic(output, text + "\n")
 
 
 @app.command("nightly")

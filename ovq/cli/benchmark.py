@@ -10,18 +10,16 @@ benchmark_app keep working.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ovq.errors import ConfigError, DataMismatchError, InputFileError, ModelFormatError
+from ovq.errors import ConfigError, InputFileError, ModelFormatError
+from ovq.runtime.artifacts import write_json_atomic
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -29,8 +27,6 @@ if TYPE_CHECKING:
     from ovq.benchmarking.engine import BenchmarkResult, ProgressCallback
     from ovq.runtime.resources import ResourceUsage
 
-#: benchmark_app's -hint values and the PERFORMANCE_HINT they set ("none": the plugin's own default).
-HINTS = {"throughput": "THROUGHPUT", "tput": "THROUGHPUT", "latency": "LATENCY", "none": None}
 MODEL_SUFFIXES = (".xml", ".onnx")
 
 
@@ -146,16 +142,22 @@ def run_benchmark(
     ``json_path`` and benchmark_app's to ``benchmark_app_json_path`` when given.
     """
     from ovq.benchmarking.engine import benchmark
+    from ovq.runtime.compile import compile_config, compile_for
     from ovq.runtime.execution_precision import execution_precision_summary
     from ovq.runtime.resources import measure_resources
 
     path = _check_model_file(Path(model_path))
-    if hint not in HINTS:
-        raise ConfigError(f"unknown hint {hint!r}; allowed: {', '.join(HINTS)}")
     api = api or ("sync" if hint == "latency" else "async")
     if api not in ("sync", "async"):
         raise ConfigError(f"unknown api {api!r}; allowed: sync, async")
-    config = _compile_config(hint, num_requests, num_streams, num_threads, inference_precision)
+    # The same builder as the pipeline's compile stage: one option means one plugin setting everywhere.
+    config = compile_config(
+        hint=hint,
+        num_requests=num_requests,
+        num_streams=num_streams,
+        num_threads=num_threads,
+        inference_precision=inference_precision,
+    )
     options = _command_options(
         path, device, hint, duration_s, iterations, num_requests, num_streams, num_threads,
         inference_precision, shape, api,
@@ -176,14 +178,7 @@ def run_benchmark(
             _reshape(model, shape)
             reshape_ms = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
-        try:
-            compiled = core.compile_model(model, device, config)
-        except RuntimeError as error:
-            raise ModelFormatError(
-                f"{device} could not compile {path.name}: {_ov_message(error)}",
-                hint="check the device name and the options (-infer_precision, -nstreams), "
-                "or give static shapes with -shape",
-            ) from error
+        compiled = compile_for(model, config, device=device, core=core)
         compile_ms = (time.perf_counter() - start) * 1000
         result = benchmark(
             compiled,
@@ -211,9 +206,9 @@ def run_benchmark(
         compute_int8_share=summary.compute_int8_share,
     )
     if json_path is not None:
-        write_json(Path(json_path), outcome.to_dict())
+        write_json_atomic(Path(json_path), outcome.to_dict())
     if benchmark_app_json_path is not None:
-        write_json(Path(benchmark_app_json_path), outcome.to_benchmark_app_dict())
+        write_json_atomic(Path(benchmark_app_json_path), outcome.to_benchmark_app_dict())
     return outcome
 
 
@@ -234,44 +229,12 @@ def _check_model_file(path: Path) -> Path:
 
 
 def _read_model(core: ov.Core, path: Path) -> ov.Model:
+    from ovq.runtime.ov_errors import read_error
+
     try:
         return core.read_model(path)
     except RuntimeError as error:
-        raise ModelFormatError(
-            f"cannot read {path.name}: {_ov_message(error)}",
-            hint="the file looks truncated or corrupt; re-export the model (the .xml and .bin together)",
-        ) from error
-
-
-def _ov_message(error: Exception) -> str:
-    """OpenVINO's own message without the ``Exception from src/...`` trail of source locations."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    meaningful = [line for line in lines if not line.startswith(("Exception from", "Check '"))]
-    return (meaningful or lines or [type(error).__name__])[-1]
-
-
-def _compile_config(
-    hint: str,
-    num_requests: int | None,
-    num_streams: int | str | None,
-    num_threads: int | None,
-    inference_precision: str | None,
-) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if HINTS[hint] is not None:
-        config["PERFORMANCE_HINT"] = HINTS[hint]
-    if num_requests is not None:
-        config["PERFORMANCE_HINT_NUM_REQUESTS"] = str(num_requests)  # as benchmark_app sets -nireq
-    if num_streams is not None:
-        config["NUM_STREAMS"] = int(num_streams) if str(num_streams).lstrip("-").isdigit() else str(num_streams)
-    if num_threads is not None:
-        config["INFERENCE_NUM_THREADS"] = int(num_threads)
-    if inference_precision is not None:
-        allowed = ("f32", "bf16", "f16")
-        if inference_precision not in allowed:
-            raise ConfigError(f"unknown inference precision {inference_precision!r}; allowed: {', '.join(allowed)}")
-        config["INFERENCE_PRECISION_HINT"] = inference_precision
-    return config
+        raise read_error(error, path) from error
 
 
 _SHAPE_ITEM = re.compile(r"([^\[\],]*)\[([^\]]*)\]")
@@ -306,7 +269,10 @@ def _reshape(model: ov.Model, shape: str) -> None:
     try:
         model.reshape(shapes)
     except RuntimeError as error:
-        raise DataMismatchError(f"cannot reshape the model to {shape}: {_ov_message(error)}") from error
+        from ovq.runtime.convert import describe_inputs
+        from ovq.runtime.ov_errors import reshape_error
+
+        raise reshape_error(error, model_inputs=describe_inputs(model), requested=[shape]) from error
 
 
 def _command_options(path: Path, device: str, hint: str, *values: Any) -> dict[str, str]:
@@ -316,20 +282,6 @@ def _command_options(path: Path, device: str, hint: str, *values: Any) -> dict[s
     given = {flag: value for flag, value in zip(flags, values, strict=True) if value is not None}
     options |= {flag: f"{value:g}" if isinstance(value, float) else str(value) for flag, value in given.items()}
     return options
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------------ CLI

@@ -56,6 +56,9 @@ from ovq.compression.budget import (
     metric_drop,
 )
 from ovq.errors import AccuracyBudgetError, ConfigError
+from ovq.runtime.compile import compile_for
+from ovq.runtime.convert import read_model_file
+from ovq.runtime.infer import infer_all
 
 if TYPE_CHECKING:
     import nncf
@@ -176,39 +179,6 @@ def _inputs_of(item: Any) -> Any:
 
 def _target_of(item: Any) -> Any:
     return item[1] if isinstance(item, tuple) and len(item) > 1 else None
-
-
-def infer_all(compiled: ov.CompiledModel, inputs: Sequence[Any]) -> list[list[np.ndarray]]:
-    """Every output of ``compiled`` for each input, in input order, using as many requests as it wants.
-
-    Requests are reaped from this thread, not through completion callbacks: Python code running on a
-    plugin thread can trigger garbage collection of another compiled model there, whose destructor
-    then joins its own thread and aborts the process ("Resource deadlock avoided").
-    """
-    try:
-        count = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-    except Exception:  # a plugin without the property: one request is always correct
-        count = 1
-    requests = [compiled.create_infer_request() for _ in range(min(count, max(1, len(inputs))))]
-    in_flight: list[int | None] = [None] * len(requests)
-    results: list[list[np.ndarray]] = [[] for _ in inputs]
-    n_outputs = len(compiled.outputs)
-
-    def reap(slot: int) -> None:
-        index = in_flight[slot]
-        if index is not None:
-            requests[slot].wait()
-            results[index] = [np.array(requests[slot].get_output_tensor(i).data) for i in range(n_outputs)]
-            in_flight[slot] = None
-
-    for index, model_inputs in enumerate(inputs):
-        slot = index % len(requests)
-        reap(slot)
-        requests[slot].start_async(model_inputs)
-        in_flight[slot] = index
-    for slot in range(len(requests)):
-        reap(slot)
-    return results
 
 
 def _metric_values(
@@ -333,7 +303,7 @@ def quantize_with_budget(
     # The reference is the FP32 model as true f32, whatever the deployment's precision.
     clock = time.perf_counter()
     if reference_outputs is None:
-        reference_compiled = core.compile_model(model, device, {**deploy, "INFERENCE_PRECISION_HINT": "f32"})
+        reference_compiled = compile_for(model, {**deploy, "INFERENCE_PRECISION_HINT": "f32"}, device=device, core=core)
         reference_outputs = [outputs[0] for outputs in infer_all(reference_compiled, inputs)]
     elif len(reference_outputs) != len(inputs):
         raise ConfigError(f"{len(reference_outputs)} reference outputs for {len(inputs)} validation items")
@@ -343,7 +313,7 @@ def quantize_with_budget(
     validation_properties = {"INFERENCE_PRECISION_HINT": "f32"}
     if validate_at == "deployment":
         validation_properties = {k: v for k, v in deploy.items() if k not in _SCHEDULING_PROPERTIES}
-    fp32_for_validation = core.compile_model(model, device, validation_properties)
+    fp32_for_validation = compile_for(model, validation_properties, device=device, core=core)
     validation_precision = _precision_of(fp32_for_validation)
     fp32_at_validation = references if validation_precision == "f32" else measure(fp32_for_validation)
     del fp32_for_validation
@@ -399,12 +369,9 @@ def quantize_with_budget(
 
     def validation_fn(compiled: ov.CompiledModel, pairs: Any) -> tuple[float, list[list[np.ndarray]]]:
         call_started = time.perf_counter()
-        indices, outputs = [], []
-        request = compiled.create_infer_request()
-        for index, model_inputs in pairs:
-            request.infer(model_inputs)
-            outputs.append([np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))])
-            indices.append(index)
+        listed = list(pairs)
+        indices = [index for index, _ in listed]
+        outputs = infer_all(compiled, [model_inputs for _, model_inputs in listed])
         value = _metric_values([primary.metric], outputs, indices, labels, reference_outputs)[primary.metric.name]
         recorder.on_validation(len(indices), value, time.perf_counter() - call_started)
         # Per-item outputs (not per-item metrics) make NNCF rank groups by how far they move the outputs
@@ -454,14 +421,14 @@ def quantize_with_budget(
             except nncf.ValidationError as error:
                 raise ConfigError(f"accuracy control: {error}".strip()) from None
         nncf_s = time.perf_counter() - clock
-        before = activation_quantized_operations(core.read_model(Path(scratch) / "intermediate_model.xml"))
+        before = activation_quantized_operations(read_model_file(Path(scratch) / "intermediate_model.xml"))
     after = activation_quantized_operations(quantized)
     base_result["knobs"]["ranking_order"] = ranking_order if ranking_corrected else "nncf"
     base_result["knobs"]["revert_order_recorded"] = order_recorded
 
     # Fail closed: measure every budget on the model compiled as it will be deployed.
     clock = time.perf_counter()
-    deployed = core.compile_model(quantized, device, deploy)
+    deployed = compile_for(quantized, deploy, device=device, core=core)
     deployed_values = measure(deployed)
     f32_values = None
     deployed_misses = not all(
@@ -469,7 +436,9 @@ def quantize_with_budget(
     )
     if _precision_of(deployed) != "f32" and deployed_misses:
         # Tells a precision-made miss from a quantization-made one: the same model in f32.
-        f32_values = measure(core.compile_model(quantized, device, {**deploy, "INFERENCE_PRECISION_HINT": "f32"}))
+        f32_values = measure(
+            compile_for(quantized, {**deploy, "INFERENCE_PRECISION_HINT": "f32"}, device=device, core=core)
+        )
     timings = {"reference": reference_s, "nncf": nncf_s, "deployed_check": time.perf_counter() - clock}
     base_result["deployed_inference_precision"] = _precision_of(deployed)
     return _finish(

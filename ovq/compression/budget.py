@@ -91,8 +91,18 @@ class BudgetCheck:
         )
 
 
-def metric_drop(reference: float, value: float, *, higher_is_better: bool, drop_type: DropType) -> float:
-    """How much worse ``value`` is than ``reference`` (negative when better), in the budget's terms."""
+def metric_drop(reference: float, value: float, *, higher_is_better: bool, drop_type: DropType = "absolute") -> float:
+    """How much worse ``value`` is than ``reference`` (negative when better), in the budget's terms.
+
+    The one accuracy-drop formula in ovq (budgets, the evaluate stage, QAT, nightly gates). A relative
+    drop from a reference of exactly 0 is 0 when nothing got worse and +inf otherwise, never a division
+    by zero.
+
+    >>> metric_drop(0.98, 0.97, higher_is_better=True)
+    0.010000000000000009
+    >>> metric_drop(0.10, 0.12, higher_is_better=False, drop_type="relative")
+    0.1999999999999999
+    """
     worse_by = reference - value if higher_is_better else value - reference
     if drop_type == "absolute":
         return worse_by

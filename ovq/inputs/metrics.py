@@ -68,10 +68,6 @@ class Metric:
     higher_is_better: bool
     against: str  # "labels" or "reference"
 
-    def drop(self, reference: float, value: float) -> float:
-        """How much worse value is than reference (positive = worse), whatever the metric's direction."""
-        return reference - value if self.higher_is_better else value - reference
-
 
 def resolve_metric(name: str, spec: MetricSpec, *, base_dir: Path | None) -> Metric:
     builtin = BUILTIN_METRICS.get(spec.function)

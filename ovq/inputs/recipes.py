@@ -8,12 +8,14 @@ file (searched upwards from it), then in the current folder's models/, or given 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from ovq.config.schema import ModelSource
 from ovq.errors import ConfigError
-from ovq.inputs.user_code import load_module_from_file
+from ovq.inputs.user_code import load_callable, load_module_from_file
 from ovq.runtime.artifacts import file_digest
 
 
@@ -67,9 +69,49 @@ def model_source_digest(source: ModelSource, base_dir: Path | None) -> str:
             origin = spec.origin if spec else None
             files = [Path(origin)] if origin else []
     else:
-        path = Path(source.onnx or source.ir or "")
-        path = path if path.is_absolute() or base_dir is None else base_dir / path
-        files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+        model_file = model_file_path(source, base_dir)
+        assert model_file is not None  # neither recipe nor factory: a file
+        files = [model_file, model_file.with_suffix(".bin")] if model_file.suffix == ".xml" else [model_file]
     existing = [f for f in files if f.is_file()]
     names = hashlib.sha256(repr(source.model_dump()).encode()).hexdigest()
     return names + ":" + (file_digest(*existing) if existing else "")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A pipeline's model source, loaded: a torch module (recipe, factory) or a model file (onnx, ir)."""
+
+    module: Any = None  # torch.nn.Module, built by the recipe or the factory
+    path: Path | None = None  # the .onnx or .xml file, resolved against the pipeline's folder
+    example_input: Any = None  # the recipe's example_input(); None for a factory or a file
+
+
+def model_file_path(source: ModelSource, base_dir: Path | None) -> Path | None:
+    """The model file an onnx/ir source names, relative paths resolved against ``base_dir``."""
+    name = source.onnx or source.ir
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.is_absolute() or base_dir is None else base_dir / path
+
+
+def load_model_source(source: ModelSource, *, base_dir: Path | None) -> LoadedModel:
+    """Build or locate the model a pipeline names: the one place recipe, factory and file sources are read.
+
+    A recipe gives its module and example input; a factory its module (the caller picks an example from
+    the data); an onnx/ir source its resolved path (read it with ``ovq.runtime.convert.read_model_file``).
+    """
+    if source.recipe:
+        recipe = find_recipe(source.recipe, base_dir=base_dir)
+        return LoadedModel(module=recipe.build(), example_input=recipe.example_input())
+    if source.factory:
+        import torch
+
+        module = load_callable(source.factory, base_dir=base_dir)()
+        if not isinstance(module, torch.nn.Module):
+            raise ConfigError(
+                f"model factory {source.factory!r} returned {type(module).__name__}, not a torch.nn.Module",
+                hint="a model factory takes no arguments and returns the trained torch module",
+            )
+        return LoadedModel(module=module)
+    return LoadedModel(path=model_file_path(source, base_dir))

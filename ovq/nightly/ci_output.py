@@ -11,15 +11,14 @@ gates first, then a table of pipelines and their key metrics against the baselin
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ovq.errors import StageError
+from ovq.runtime.artifacts import atomic_path, write_text_atomic
 
 if TYPE_CHECKING:
     from ovq.nightly.gates import GateResult
@@ -58,16 +57,12 @@ def write_junit(result: NightlyResult, path: str | Path) -> Path:
     path = Path(path)
     tree = junit_tree(result)
     ET.indent(tree)
-    temporary = _temporary(path)
-    try:
+    with atomic_path(path, suffix=".xml") as temporary:
         tree.write(temporary, encoding="utf-8", xml_declaration=True)
         try:
             ET.parse(temporary)
         except ET.ParseError as exc:
             raise StageError(f"the JUnit file ovq wrote does not parse: {exc}", stage="nightly") from exc
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -243,13 +238,7 @@ def render_markdown(result: NightlyResult) -> str:
 def write_markdown(result: NightlyResult, path: str | Path) -> Path:
     """Write the Markdown summary atomically and return its path."""
     path = Path(path)
-    temporary = _temporary(path)
-    try:
-        temporary.write_text(render_markdown(result), encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_text_atomic(path, render_markdown(result))
 
 
 def _status_cell(outcome: PipelineOutcome) -> str:
@@ -303,10 +292,3 @@ def _md(text: str) -> str:
 def _code(text: str) -> str:
     # Backslash escapes do not work inside a code span; a backtick would end it, so swap it out.
     return "`" + " ".join(text.split()).replace("`", "'").replace("|", "\\|") + "`"
-
-
-def _temporary(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    return Path(name)

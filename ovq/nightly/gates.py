@@ -43,6 +43,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ovq.compression.budget import metric_drop
 from ovq.errors import ConfigError, InputFileError
 
 GateStatus = Literal["passed", "failed", "skipped"]
@@ -371,7 +372,7 @@ def _accuracy_gate(
     allowed = reference.tolerances.accuracy_drop
     higher_is_better = reference.higher_is_better
     limit = reference_value - allowed if higher_is_better else reference_value + allowed
-    drop = (reference_value - value) if higher_is_better else (value - reference_value)
+    drop = metric_drop(reference_value, value, higher_is_better=higher_is_better)
     passed = value >= limit if higher_is_better else value <= limit
     message = (
         f"{variant} {metric} {value:.4f} vs baseline {reference_value:.4f} "

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import re
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,6 +44,7 @@ from ovq.nightly.gates import (
     load_pinned_baselines,
     report_gates,
 )
+from ovq.runtime.artifacts import write_json_atomic
 
 if TYPE_CHECKING:
     from ovq.nightly.history import HistoryStore
@@ -241,7 +241,7 @@ def run_nightly(
         result.junit_path = write_junit(result, junit_path)
     if summary_path is not None:
         result.summary_path = write_markdown(result, summary_path)
-    result.result_path = _write_json(out / "nightly.json", result.to_dict())
+    result.result_path = write_json_atomic(out / "nightly.json", result.to_dict())
     return result
 
 
@@ -444,12 +444,3 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _write_json(path: Path, document: Mapping[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    os.replace(handle.name, path)
-    return path

@@ -6,8 +6,6 @@ plot needs no display, touches no global backend state and keeps `ovq --help` fa
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,15 +118,10 @@ def render_trend(data: TrendData, out_path: str | Path) -> Path:
     axes[-1].set_xlabel("run started (UTC)")
     figure.suptitle(f"{data.pipeline}: accuracy and throughput over recorded runs")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(handle)
-    try:
+    from ovq.runtime.artifacts import atomic_path
+
+    with atomic_path(path, suffix=suffix) as temporary:
         figure.savefig(temporary, format=suffix[1:], dpi=110)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,9 +51,20 @@ class CompiledVariant:
         }
 
 
+#: Performance hints by the names ovq and benchmark_app accept; None = no hint (the plugin's own default).
+HINTS: dict[str, str | None] = {
+    "throughput": "THROUGHPUT",
+    "tput": "THROUGHPUT",
+    "latency": "LATENCY",
+    "cumulative_throughput": "CUMULATIVE_THROUGHPUT",
+    "none": None,
+}
+INFERENCE_PRECISIONS = ("f32", "bf16", "f16")
+
+
 def compile_config(
     *,
-    hint: str = "throughput",
+    hint: str | None = "throughput",
     num_requests: int | None = None,
     num_streams: int | str | None = None,
     num_threads: int | None = None,
@@ -60,8 +72,28 @@ def compile_config(
     cache_dir: str | Path | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plugin configuration for these options (string keys, as benchmark_app and the C++ API use)."""
-    config: dict[str, Any] = {"PERFORMANCE_HINT": hint.upper()}
+    """The plugin configuration for these options (string keys, as benchmark_app and the C++ API use).
+
+    The one builder: the pipeline's compile stage, in-stage validation (accuracy control, QAT,
+    escalation) and ``ovq benchmark`` all call it, so the same options mean the same plugin settings.
+    ``hint`` is a key of :data:`HINTS` (``None``/``"none"``: no hint). An unknown hint or precision is a
+    ConfigError here; a value the plugin itself rejects becomes one in :func:`compile_for`.
+
+    >>> compile_config(hint="latency", num_streams=2)
+    {'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': '2'}
+    """
+    from ovq.errors import ConfigError
+
+    hint_key = "none" if hint is None else hint.lower()
+    if hint_key not in HINTS:
+        raise ConfigError(f"unknown hint {hint!r}; allowed: {', '.join(HINTS)}")
+    if inference_precision is not None and inference_precision not in INFERENCE_PRECISIONS:
+        raise ConfigError(
+            f"unknown inference precision {inference_precision!r}; allowed: {', '.join(INFERENCE_PRECISIONS)}"
+        )
+    config: dict[str, Any] = {}
+    if HINTS[hint_key] is not None:
+        config["PERFORMANCE_HINT"] = HINTS[hint_key]
     if num_requests is not None:
         config["PERFORMANCE_HINT_NUM_REQUESTS"] = str(num_requests)
     if num_streams is not None:
@@ -74,6 +106,24 @@ def compile_config(
         config["CACHE_DIR"] = str(cache_dir)
     config.update(extra or {})
     return config
+
+
+def compile_for(
+    model: ov.Model | str | Path, config: Mapping[str, Any], *, device: str = "CPU", core: ov.Core | None = None
+) -> ov.CompiledModel:
+    """``Core.compile_model`` with its failures mapped to ovq errors (see ``ovq.runtime.ov_errors``).
+
+    Every compile in ovq goes through here, so one failure raises one error whichever caller hit it.
+    """
+    import openvino as ov
+
+    from ovq.runtime.ov_errors import compile_error
+
+    core = core or ov.Core()
+    try:
+        return core.compile_model(model if not isinstance(model, Path) else str(model), device, dict(config))
+    except RuntimeError as exc:
+        raise compile_error(exc, device=device, model=model, config=dict(config)) from exc
 
 
 def compile_model(
@@ -93,10 +143,6 @@ def compile_model(
     >>> compiled = compile_model(int8_model, hint="latency")
     >>> compiled.properties["NUM_STREAMS"]
     """
-    import openvino as ov
-
-    from ovq.errors import StageError
-
     config = compile_config(
         hint=hint,
         num_requests=num_requests,
@@ -106,16 +152,11 @@ def compile_model(
         cache_dir=cache_dir,
         extra=extra,
     )
+    import openvino as ov
+
     core = ov.Core()
     started = time.perf_counter()
-    try:
-        compiled = core.compile_model(model if not isinstance(model, Path) else str(model), device, config)
-    except RuntimeError as exc:
-        last = [line for line in str(exc).splitlines() if line.strip()][-1:] or ["unknown error"]
-        hint_text = None
-        if _has_dynamic_inputs(model):
-            hint_text = "the model has dynamic input shapes: export with dynamic_shapes: reshape (the default)"
-        raise StageError(f"the {device} plugin could not compile the model: {last[0]}", hint=hint_text) from exc
+    compiled = compile_for(model, config, device=device, core=core)
     compile_ms = (time.perf_counter() - started) * 1000
     properties = {}
     for name in RESOLVED_PROPERTIES:
@@ -133,11 +174,6 @@ def compile_model(
         num_threads=_as_int(properties.get("INFERENCE_NUM_THREADS")),
         properties=properties,
     )
-
-
-def _has_dynamic_inputs(model: Any) -> bool:
-    inputs = getattr(model, "inputs", [])
-    return any(port.get_partial_shape().is_dynamic for port in inputs)
 
 
 def _plain(value: Any) -> Any:

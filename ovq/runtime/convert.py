@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ovq.errors import ConfigError, InputFileError, ModelFormatError, StageError
+from ovq.errors import ConfigError, InputFileError, ModelFormatError
+from ovq.runtime.ov_errors import conversion_error, read_error, reshape_error
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -70,9 +71,7 @@ def read_model_file(path: Path) -> ov.Model:
     try:
         return ov.Core().read_model(path)
     except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()
-        detail = next((line for line in reversed(reason) if line.strip()), "unreadable")
-        raise ModelFormatError(f"cannot read {path}: {detail.strip()}") from None
+        raise read_error(exc, path) from exc
 
 
 def _convert_torch(module: torch.nn.Module, example_input: Any) -> ov.Model:
@@ -92,7 +91,7 @@ def _convert_torch(module: torch.nn.Module, example_input: Any) -> ov.Model:
         with torch.no_grad():
             return ov.convert_model(module, example_input=tensors)
     except Exception as exc:
-        raise StageError(f"OpenVINO could not convert the torch module: {exc}", stage="export") from exc
+        raise conversion_error(exc, "the torch module", stage="export") from exc
 
 
 def _example_arrays(example_input: Any) -> list[Any]:
@@ -133,8 +132,6 @@ def reshape(model: ov.Model, shapes: Shapes | Sequence[Sequence[int]]) -> None:
     try:
         model.reshape(new_shapes)
     except RuntimeError as exc:
-        raise ConfigError(
-            f"cannot reshape inputs {describe_inputs(model)} to {[str(s) for s in new_shapes.values()]}:"
-            f" {str(exc).strip().splitlines()[-1]}",
-            hint="give shapes the model accepts (batch dimension included)",
-        ) from None
+        raise reshape_error(
+            exc, model_inputs=describe_inputs(model), requested=[str(s) for s in new_shapes.values()]
+        ) from exc

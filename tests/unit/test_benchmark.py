@@ -327,7 +327,7 @@ def test_benchmark_command_rejects_missing_and_truncated_models(ir_path: Path, t
     cut = tmp_path / "cut.xml"
     cut.write_text(ir_path.read_text()[:300])
     shutil.copy(ir_path.with_suffix(".bin"), cut.with_suffix(".bin"))
-    with pytest.raises(ModelFormatError, match=r"cannot read cut\.xml: Start-end tags mismatch"):
+    with pytest.raises(ModelFormatError, match=r"cannot read .*cut\.xml: Start-end tags mismatch"):
         run_benchmark(cut, iterations=1)
     short_bin = tmp_path / "short.xml"
     shutil.copy(ir_path, short_bin)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ovq
+from ovq.compression.budget import metric_drop
 from ovq.config.schema import DatasetSpec, MetricSpec
 from ovq.errors import ConfigError, DataMismatchError, ModelFormatError
 from ovq.inputs.datasets import check_fits, load_dataset
@@ -87,8 +89,13 @@ def test_evaluate_top1_on_real_digits() -> None:
 def test_metric_drop_follows_direction() -> None:
     top1 = resolve_metric("top1", MetricSpec(function="top1"), base_dir=None)
     mse = resolve_metric("mse", MetricSpec(function="mse"), base_dir=None)
-    assert top1.drop(0.9, 0.8) == pytest.approx(0.1)
-    assert mse.drop(0.1, 0.3) == pytest.approx(0.2)  # lower is better: a rise is a drop
+    assert metric_drop(0.9, 0.8, higher_is_better=top1.higher_is_better) == pytest.approx(0.1)
+    # lower is better: a rise is a drop
+    assert metric_drop(0.1, 0.3, higher_is_better=mse.higher_is_better) == pytest.approx(0.2)
+    assert metric_drop(0.1, 0.3, higher_is_better=False, drop_type="relative") == pytest.approx(2.0)
+    # A relative drop from a reference of 0 never divides by zero.
+    assert metric_drop(0.0, 0.0, higher_is_better=True, drop_type="relative") == 0.0
+    assert metric_drop(0.0, -1.0, higher_is_better=True, drop_type="relative") == math.inf
 
 
 def test_npz_dataset_batches_and_fits(tmp_path: Path, fp32_model) -> None:  # type: ignore[no-untyped-def]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import enum
 import importlib
 import logging
-import os
 import re
 import tempfile
 import time
@@ -45,6 +44,8 @@ from ovq.errors import (
     ModelFormatError,
     StageError,
 )
+from ovq.runtime.artifacts import atomic_path, save_ir_atomic
+from ovq.runtime.ov_errors import conversion_error
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -230,7 +231,7 @@ def export_qat(
             else:
                 model = _convert_via_onnx(module, example)
     except Exception as exc:
-        raise StageError(f"exporting the QAT module to OpenVINO failed ({method}): {_last_line(exc)}") from exc
+        raise conversion_error(exc, f"the QAT module ({method})") from exc
     finally:
         module.train(was_training)
     if static_shapes:
@@ -238,7 +239,9 @@ def export_qat(
     if not any(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops()):
         raise StageError("the exported model has no FakeQuantize operations: it would not run INT8 kernels")
     if path is not None:
-        save_ir_atomically(model, Path(path))
+        if Path(path).suffix != ".xml":
+            raise ConfigError(f"an IR path must end in .xml, got {Path(path).name!r}")
+        save_ir_atomic(model, path, compress_to_fp16=False)  # FP32 scales kept, no FP16 compression
     return model
 
 
@@ -264,22 +267,6 @@ def _fix_shapes(model: ov.Model, example: Any) -> None:
         return
     tensors = example if isinstance(example, tuple) else (example,)
     model.reshape({port: ov.PartialShape(list(t.shape)) for port, t in zip(model.inputs, tensors, strict=False)})
-
-
-def save_ir_atomically(model: ov.Model, path: Path) -> Path:
-    """Write an IR (FP32 constants kept, no FP16 compression) so that no half-written file survives."""
-    import openvino as ov
-
-    if path.suffix != ".xml":
-        raise ConfigError(f"an IR path must end in .xml, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".ovq-ir-", dir=path.parent) as folder:
-        staged = Path(folder) / path.name
-        ov.save_model(model, staged, compress_to_fp16=False)
-        # The .bin first: an .xml is only ever visible with its weights beside it.
-        os.replace(staged.with_suffix(".bin"), path.with_suffix(".bin"))
-        os.replace(staged, path)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -368,10 +355,8 @@ def save_qat_checkpoint(
         "extra": dict(extra or {}),
     }
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.name}.partial")
-    torch.save(payload, staged)
-    os.replace(staged, target)
+    with atomic_path(target, suffix=".pt") as staged:
+        torch.save(payload, staged)
     return target
 
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ovq.compression.budget import DROP_TOLERANCE, DropType, metric_drop
 from ovq.compression.qat.functions import (
     MessageHook,
     ensure_nncf_extension,
@@ -149,12 +150,12 @@ class _Budget:
     relative: bool
 
     def drop(self, value: float) -> float:
-        worse = self.reference - value if self.higher_is_better else value - self.reference
-        return worse / abs(self.reference) if self.relative else worse
+        drop_type: DropType = "relative" if self.relative else "absolute"
+        return metric_drop(self.reference, value, higher_is_better=self.higher_is_better, drop_type=drop_type)
 
     def holds(self, value: float) -> bool:
-        # A tiny tolerance: 0.1 - 0.09 must count as a drop of 0.01, not 0.010000000000000009.
-        return self.drop(value) <= self.max_drop + 1e-9
+        # 0.1 - 0.09 must count as a drop of 0.01, not 0.010000000000000009.
+        return self.drop(value) <= self.max_drop + DROP_TOLERANCE
 
     def better(self, value: float, than: float | None) -> bool:
         return than is None or (value > than if self.higher_is_better else value < than)
@@ -197,9 +198,10 @@ class _Evaluator:
         return self.score_model(model, fn, self.compile_config), model
 
     def score_model(self, model: ov.Model, fn: MetricFn, config: Mapping[str, Any]) -> float:
+        from ovq.runtime.compile import compile_for
         from ovq.runtime.infer import infer_outputs
 
-        compiled = self.core.compile_model(model, "CPU", dict(config))
+        compiled = compile_for(model, config, core=self.core)
         return float(fn(infer_outputs(compiled, self.items), self.targets))
 
     def in_torch(self, module: torch.nn.Module, fn: MetricFn) -> float:

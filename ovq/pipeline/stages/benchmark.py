@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.engine import BenchmarkResult, benchmark_interleaved, speedup_table
@@ -74,19 +73,11 @@ def _measure_baselines(
     """PyTorch eager and ONNX Runtime, measured on the same input, with speed-ups against the same FP32."""
     from ovq.benchmarking.peers import baseline_variants
     from ovq.config.schema import QuantizeStage
-    from ovq.inputs.user_code import load_callable
+    from ovq.inputs.recipes import load_model_source
 
-    source = ctx.config.model
-    module = None
-    if source.recipe:
-        recipe = ctx.recipe()
-        assert recipe is not None
-        module = recipe.build()
-    elif source.factory:
-        module = load_callable(source.factory, base_dir=ctx.base_dir)()
-    onnx_path = None
-    if source.onnx:
-        onnx_path = Path(source.onnx) if Path(source.onnx).is_absolute() else ctx.base_dir / source.onnx
+    loaded = load_model_source(ctx.config.model, base_dir=ctx.base_dir)
+    module = loaded.module
+    onnx_path = loaded.path if ctx.config.model.onnx else None
     calibration_name = stage.baseline_calibration or next(
         (s.dataset for s in ctx.config.stages if isinstance(s, QuantizeStage)), None
     )

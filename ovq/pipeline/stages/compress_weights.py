@@ -12,12 +12,11 @@ if TYPE_CHECKING:
 
 
 def run_stage(ctx: RunContext, stage: CompressWeightsStage, index: int, label: str) -> dict[str, Any]:
-    import openvino as ov
-
     from ovq.compression.ptq import make_ignored_scope
+    from ovq.runtime.convert import read_model_file
 
     source = ctx.variants[stage.source]
-    model = ov.Core().read_model(source.model_path)
+    model = read_model_file(source.model_path)
     items = ctx.dataset(stage.dataset, model=model) if stage.dataset else None
     scope = stage.ignored_scope
     with ctx.reporter.progress(f"compressing weights of {stage.name} ({stage.mode})", None):

@@ -22,12 +22,11 @@ if TYPE_CHECKING:
 
 
 def run_stage(ctx: RunContext, stage: EscalateStage, index: int, label: str) -> dict[str, Any]:
-    import openvino as ov
-
     from ovq.compression.ptq import refuse_if_compressed
+    from ovq.runtime.convert import read_model_file
 
     source = ctx.variants[stage.source]
-    fp32 = ov.Core().read_model(source.model_path)
+    fp32 = read_model_file(source.model_path)
     refuse_if_compressed(fp32)
     ladder = _Ladder(ctx, stage, fp32)
     chosen: ov.Model | None = None
@@ -94,11 +93,10 @@ class _Ladder:
         self.reference_scores = self._score(self.reference_outputs)
 
     def _outputs(self, model: ov.Model, config: dict[str, Any]) -> list[Any]:
-        import openvino as ov
-
+        from ovq.runtime.compile import compile_for
         from ovq.runtime.infer import infer_outputs
 
-        return infer_outputs(ov.Core().compile_model(model, "CPU", config), self.validation)
+        return infer_outputs(compile_for(model, config), self.validation)
 
     def _score(self, outputs: list[Any]) -> dict[str, float]:
         from ovq.benchmarking.accuracy import score
@@ -126,14 +124,12 @@ class _Ladder:
 
     def speedup(self, model: ov.Model) -> float:
         """Paired (interleaved) throughput of the candidate as deployed over true-f32 FP32."""
-        import openvino as ov
-
         from ovq.benchmarking.engine import benchmark_interleaved, speedup_table
+        from ovq.runtime.compile import compile_for
 
-        core = ov.Core()
         compiled = {
-            "fp32": core.compile_model(self.fp32, "CPU", {**self.deploy, "INFERENCE_PRECISION_HINT": "f32"}),
-            "candidate": core.compile_model(model, "CPU", self.deploy),
+            "fp32": compile_for(self.fp32, {**self.deploy, "INFERENCE_PRECISION_HINT": "f32"}),
+            "candidate": compile_for(model, self.deploy),
         }
         with self.ctx.reporter.progress("paired speed check of the accuracy-aware model", 1.0) as update:
             results = benchmark_interleaved(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.accuracy import score
+from ovq.compression.budget import metric_drop
 from ovq.runtime.infer import infer_outputs
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def run_stage(ctx: RunContext, stage: EvaluateStage, index: int, label: str) -> 
                 "dataset": stage.dataset,
                 "value": values[name],
                 "reference": reference_value,
-                "drop": ctx.metric(name).drop(reference_value, values[name]),
+                "drop": metric_drop(reference_value, values[name], higher_is_better=ctx.metric(name).higher_is_better),
                 "higher_is_better": ctx.metric(name).higher_is_better,
                 "samples": len(ctx.dataset(stage.dataset)),
             }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,25 +15,17 @@ if TYPE_CHECKING:
 
 def run_stage(ctx: RunContext, stage: ExportStage, index: int, label: str) -> dict[str, Any]:
     """Build or read the model named by the pipeline, export it, save the FP32 IR as the reference variant."""
-    from ovq.inputs.user_code import load_callable
+    from ovq.inputs.recipes import load_model_source
 
     source_spec = ctx.config.model
-    example_input = None
-    source: Any
-    if source_spec.recipe:
-        recipe = ctx.recipe()
-        assert recipe is not None
-        with ctx.reporter.progress("building the model from its recipe", None):
-            source = recipe.build()
-        example_input = recipe.example_input()
-    elif source_spec.factory:
-        source = load_callable(source_spec.factory, base_dir=ctx.base_dir)()
+    with ctx.reporter.progress(f"loading the model ({source_spec.kind})", None):
+        loaded = load_model_source(source_spec, base_dir=ctx.base_dir)
+    source: Any = loaded.module if loaded.module is not None else loaded.path
+    example_input = loaded.example_input
+    if example_input is None and (
+        loaded.module is not None or (stage.input_shapes is None and stage.dynamic_shapes == "reshape")
+    ):
         example_input = _example_from(ctx, stage)
-    else:
-        path = Path(source_spec.onnx or source_spec.ir or "")
-        source = path if path.is_absolute() else ctx.base_dir / path
-        if stage.input_shapes is None and stage.dynamic_shapes == "reshape":
-            example_input = _example_from(ctx, stage)
     model = export_model(
         source,
         example_input=example_input,

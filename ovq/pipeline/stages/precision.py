@@ -22,13 +22,12 @@ MODES: dict[str, tuple[str, str | None]] = {
 
 
 def run_stage(ctx: RunContext, stage: PrecisionStage, index: int, label: str) -> dict[str, Any]:
-    import openvino as ov
-
     from ovq.compression.ptq import refuse_if_compressed
     from ovq.compression.weights import to_fp16
+    from ovq.runtime.convert import read_model_file
 
     source = ctx.variants[stage.source]
-    model = ov.Core().read_model(source.model_path)
+    model = read_model_file(source.model_path)
     refuse_if_compressed(model, what=f"make a {stage.mode} variant of")
     precision, inference_precision = MODES[stage.mode]
     if stage.mode == "fp16":

@@ -25,6 +25,7 @@ def train_to_ir(ctx: RunContext, stage: QatOptions, label: str) -> tuple[ov.Mode
     """Rebuild the torch model, fine-tune it with quantization simulated until the budget's first metric
     holds (as deployed), and return the exported INT8 IR with the training story. Fails closed (exit 4)."""
     from ovq.compression.qat.train import train_qat
+    from ovq.inputs.recipes import load_model_source
     from ovq.inputs.user_code import load_callable
     from ovq.pipeline.stages.compile import deployment_config
 
@@ -32,14 +33,10 @@ def train_to_ir(ctx: RunContext, stage: QatOptions, label: str) -> tuple[ov.Mode
     assert budget is not None  # the config requires one
     metric_name, limit = next(iter(budget.metrics.items()))
     metric = ctx.metric(metric_name)
-    source = ctx.config.model
-    if source.recipe:
-        recipe = ctx.recipe()
-        assert recipe is not None
-        module, example_input = recipe.build(), recipe.example_input()
-    else:
-        assert source.factory is not None
-        module = load_callable(source.factory, base_dir=ctx.base_dir)()
+    loaded = load_model_source(ctx.config.model, base_dir=ctx.base_dir)
+    module = loaded.module  # the config allows QAT only for recipe and factory sources
+    example_input = loaded.example_input
+    if example_input is None:
         example_input = ctx.dataset(stage.calibration_dataset)[0][0]
     loss: Any = (
         stage.loss if stage.loss in ("cross_entropy", "mse") else load_callable(stage.loss, base_dir=ctx.base_dir)

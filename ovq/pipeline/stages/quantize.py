@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 
 def run_stage(ctx: RunContext, stage: QuantizeStage, index: int, label: str) -> dict[str, Any]:
     """Plain INT8 PTQ, or accuracy-aware PTQ under the pipeline's budget (the story goes into details)."""
-    import openvino as ov
+    from ovq.runtime.convert import read_model_file
 
     source = ctx.variants[stage.source]
-    model = ov.Core().read_model(source.model_path)
+    model = read_model_file(source.model_path)
     refuse_if_compressed(model)
     # Fail on data that does not fit before the (long) calibration starts, showing both shapes.
     items = ctx.dataset(stage.dataset, model=model)
