@@ -7,6 +7,7 @@ crash or a kill never leaves a half-written artifact that a later run (or cache 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """Yield a staging folder beside `final`; rename it to `final` only if the block succeeds."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=final.parent))
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; the final folder gets normal permissions
     try:
         yield staging
     except BaseException:
@@ -37,10 +39,26 @@ def staged_dir(final: Path) -> Iterator[Path]:
     os.replace(staging, final)
 
 
+@functools.cache
+def current_umask() -> int:
+    """The process umask (read once: os.umask can only be read by setting it, racy with threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: a report must be readable like any file
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
