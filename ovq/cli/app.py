@@ -126,6 +126,9 @@ def pipeline_run(
     json_output: Annotated[bool, typer.Option("--json", help="print report.json to stdout")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="run every stage again (and refresh the cache)")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="neither read nor write the stage cache")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="clear a run folder that holds another pipeline's run")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
 ) -> None:
     """Run a pipeline and write RUN_DIR/report.json (+ report.md, report.html).
@@ -137,7 +140,12 @@ def pipeline_run(
     started = time.perf_counter()
     with user_errors(debug):
         report = run_pipeline(
-            pipeline_file, output_dir=output, reporter=ConsoleReporter(quiet), cache=not no_cache, fresh=fresh
+            pipeline_file,
+            output_dir=output,
+            reporter=ConsoleReporter(quiet),
+            cache=not no_cache,
+            fresh=fresh,
+            overwrite=overwrite,
         )
     if json_output:
         stdout.print_json(json.dumps(report))

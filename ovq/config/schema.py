@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from ovq.config.stages import (
     ALL_RUNGS,
+    STAGE_KINDS,
+    STAGE_MODELS,
     AccuracyControlSpec,
     BenchmarkStage,
     CompileStage,
@@ -167,6 +169,8 @@ class PipelineConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
+        if not self.name.strip():
+            raise ValueError("name: must not be empty (it names the run folder and the history)")
         _check_references(self)
         _check_stage_order(self)
         _check_budget(self)
@@ -359,30 +363,6 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "\n  ".join(lines)
 
 
-STAGE_KINDS = (
-    "export",
-    "quantize",
-    "compress_weights",
-    "qat",
-    "escalate",
-    "precision",
-    "compile",
-    "evaluate",
-    "benchmark",
-)
-_STAGE_MODELS: dict[str, type[BaseModel]] = {
-    "export": ExportStage,
-    "quantize": QuantizeStage,
-    "compress_weights": CompressWeightsStage,
-    "qat": QatStage,
-    "escalate": EscalateStage,
-    "precision": PrecisionStage,
-    "compile": CompileStage,
-    "evaluate": EvaluateStage,
-    "benchmark": BenchmarkStage,
-}
-
-
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     text = ""
     skip_next_tag = False
@@ -406,7 +386,7 @@ def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
         part = loc[index]
         if model is PipelineConfig and part == "stages":
             # ("stages", list index, discriminator tag, ...)
-            model = _STAGE_MODELS.get(str(loc[index + 2])) if len(loc) > index + 2 else None
+            model = STAGE_MODELS.get(str(loc[index + 2])) if len(loc) > index + 2 else None
             if model is None:
                 return []
             index += 3

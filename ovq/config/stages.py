@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -242,6 +242,8 @@ class BenchmarkStage(Strict):
         return self
 
 
+# The one list of stage kinds: each kind is the `stage:` literal of its config model below. The CLI's
+# messages, the schema walk and the pipeline's adapter registry are all derived from this union.
 StageConfig = Annotated[
     ExportStage
     | QuantizeStage
@@ -256,3 +258,15 @@ StageConfig = Annotated[
 ]
 # Stages that make a new variant from an earlier one; they all come before compile.
 VariantStage = QuantizeStage | CompressWeightsStage | QatStage | EscalateStage | PrecisionStage
+
+
+def stage_kind(model: type[BaseModel]) -> str:
+    """The `stage:` value a stage config model is discriminated by (its Literal's one value)."""
+    (kind,) = get_args(model.model_fields["stage"].annotation)
+    return str(kind)
+
+
+_UNION: object = get_args(StageConfig)[0]
+# kind -> config model, in the order the union lists them (the order `ovq pipeline schema` shows).
+STAGE_MODELS: dict[str, type[Strict]] = {stage_kind(model): model for model in get_args(_UNION)}
+STAGE_KINDS: tuple[str, ...] = tuple(STAGE_MODELS)

@@ -16,6 +16,7 @@ from ovq.inputs.metrics import Metric, resolve_metric
 from ovq.inputs.recipes import find_recipe, model_source_digest
 from ovq.pipeline.cache import StageCache
 from ovq.runtime.artifacts import ir_digest, ir_size_bytes
+from ovq.runtime.compile import compile_config
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -124,11 +125,37 @@ class RunContext:
     config_digest: str
     reporter: Reporter = field(default_factory=SilentReporter)
     variants: dict[str, Variant] = field(default_factory=dict)
-    compile_stage: CompileStage | None = None
     cache: StageCache | None = None
+    # The stage being run: its folder is where add_variant saves (set by the runner).
+    stage_index: int = 0
+    stage_label: str = ""
+    # How the pipeline deploys (its compile stage), computed once: accuracy control and QAT validate the model
+    # compiled this way before the compile stage runs; evaluate and benchmark compile with it.
+    deployment: CompileStage | None = field(init=False)
+    deployment_properties: dict[str, Any] = field(init=False)
+    # What went wrong without failing the run (e.g. the stage cache could not store an entry).
+    warnings: list[str] = field(default_factory=list)
     _datasets: dict[str, list[Item]] = field(default_factory=dict)
     _metrics: dict[str, Metric] = field(default_factory=dict)
     _digests: dict[str, str] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.reporter.note(f"warning: {message}")
+
+    def __post_init__(self) -> None:
+        self.deployment = next((s for s in self.config.stages if isinstance(s, CompileStage)), None)
+        stage = self.deployment
+        self.deployment_properties = (
+            compile_config(
+                hint=stage.hint,
+                num_streams=stage.num_streams,
+                num_threads=stage.num_threads,
+                inference_precision=stage.inference_precision,
+            )
+            if stage is not None
+            else {}
+        )
 
     def recipe(self) -> ModuleType | None:
         name = self.config.model.recipe
@@ -153,13 +180,27 @@ class RunContext:
     def stage_dir(self, index: int, label: str) -> Path:
         return self.run_dir / "stages" / f"{index:02d}-{label.replace(':', '-')}"
 
+    @property
+    def stage_folder(self) -> Path:
+        """The running stage's own folder (created, staged, only by what the stage saves)."""
+        return self.stage_dir(self.stage_index, self.stage_label)
+
+    def torch_module(self) -> Any:
+        """A fresh torch module built by the pipeline's recipe or factory (export, QAT, PyTorch baseline)."""
+        from ovq.inputs.recipes import load_model_source
+
+        loaded = load_model_source(self.config.model, base_dir=self.base_dir)
+        # The config checks that a torch model exists where one is needed (export of a module, QAT, peers).
+        assert loaded.module is not None
+        return loaded.module
+
     def compiled(self, variant: Variant) -> CompiledVariant:
         """The variant compiled with the pipeline's compile settings (compiled now if a cache hit skipped it)."""
         if variant.compiled is None:
             from ovq.pipeline.stages.compile import compile_variant
 
-            assert self.compile_stage is not None  # the config guarantees a compile stage first
-            variant.compiled = compile_variant(variant, self.compile_stage)
+            assert self.deployment is not None  # the config guarantees a compile stage first
+            variant.compiled = compile_variant(variant, self.deployment)
         return variant.compiled
 
     def reference_outputs(self, dataset: str) -> list[Any]:
@@ -186,15 +227,13 @@ class RunContext:
             self._digests[key] = ir_digest(variant.model_path)
         return self._digests[key]
 
-    def add_variant(
-        self, model: ov.Model, index: int, label: str, *, name: str, precision: str, source: str | None
-    ) -> Variant:
-        """Save a stage's model as its IR (staged, renamed into place only when complete) and register it."""
+    def add_variant(self, model: ov.Model, *, name: str, precision: str, source: str | None) -> Variant:
+        """Save the running stage's model as its IR (staged, renamed into place when complete); register it."""
         from ovq.runtime.artifacts import save_ir, staged_dir
 
-        final = self.stage_dir(index, label)
+        final = self.stage_folder
         with staged_dir(final) as folder:
-            path = save_ir(model, folder, provenance=self.provenance(label))
+            path = save_ir(model, folder, provenance=self.provenance(self.stage_label))
         variant = self.variants[name] = Variant(
             name=name, precision=precision, source=source, model_path=final / path.name
         )

@@ -8,6 +8,7 @@ accuracy-budget exit code and no deliverable is named.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ovq.compression.budget import Budget, check_budget
@@ -15,8 +16,28 @@ from ovq.errors import AccuracyBudgetError
 from ovq.pipeline.context import RunContext, Variant
 
 
-def enforce_budget(ctx: RunContext) -> dict[str, Any]:
-    """Return the report's budget block (with the deliverable) or raise AccuracyBudgetError carrying it."""
+@dataclass(frozen=True)
+class BudgetVerdict:
+    """The budget gate's finding: the report's budget block, and the deliverable when a variant holds."""
+
+    block: dict[str, Any]
+    deliverable: str | None
+    misses: list[str]
+
+    @property
+    def met(self) -> bool:
+        return self.deliverable is not None
+
+    def error(self) -> AccuracyBudgetError:
+        """The fail-closed error for a verdict that names no deliverable."""
+        return AccuracyBudgetError(
+            "no variant meets the accuracy budget (" + " | ".join(self.misses or ["no compressed variant"]) + ")",
+            stage="budget",
+        )
+
+
+def enforce_budget(ctx: RunContext) -> BudgetVerdict:
+    """Judge every compressed variant against the budget and pick the deliverable (None: the run fails)."""
     spec = ctx.config.budget
     assert spec is not None
     budgets = [Budget(ctx.metric(name), limit.max_drop, limit.drop_type) for name, limit in spec.metrics.items()]
@@ -51,21 +72,13 @@ def enforce_budget(ctx: RunContext) -> dict[str, Any]:
         "variants": verdicts,
         "deliverable": deliverable.name if deliverable else None,
     }
-    if deliverable is None:
-        misses = [
-            f"{name}: "
-            + "; ".join(
-                c["metric"] + f" drop {c['drop']:.4g} > {c['max_drop']:.4g}" for c in v["checks"] if not c["met"]
-            )
-            for name, v in verdicts.items()
-        ]
-        error = AccuracyBudgetError(
-            "no variant meets the accuracy budget (" + " | ".join(misses or ["no compressed variant"]) + ")",
-            stage="budget",
-        )
-        error.report_block = block  # type: ignore[attr-defined]
-        raise error
-    return block
+    misses = [
+        f"{name}: "
+        + "; ".join(c["metric"] + f" drop {c['drop']:.4g} > {c['max_drop']:.4g}" for c in v["checks"] if not c["met"])
+        for name, v in verdicts.items()
+        if not v["met"]
+    ]
+    return BudgetVerdict(block=block, deliverable=deliverable.name if deliverable else None, misses=misses)
 
 
 def _select(passing: list[Variant], rule: str) -> Variant | None:

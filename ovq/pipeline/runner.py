@@ -1,29 +1,36 @@
 """Run a pipeline: stages in order, each writing into its own folder, one report at the end (or on failure).
 
-A failed stage still produces report.json with status "failed" and the error, then the error is re-raised:
-nothing is logged-and-ignored. Unexpected exceptions become StageError(stage) from the cause.
+The run folder is claimed first (a `running` report, an earlier run of the same pipeline cleared). A failed
+stage still produces report.json with status "failed" and the error, then the error is re-raised: nothing is
+logged-and-ignored. Unexpected exceptions become StageError(stage) from the cause; Ctrl-C and SIGTERM leave
+a failed report too.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Callable, Collection
-from datetime import datetime
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from ovq.config.schema import CompileStage, ExportStage, PipelineConfig, StageConfig, config_digest, load_pipeline
+from ovq.config.schema import PipelineConfig, StageConfig, config_digest, load_pipeline
 from ovq.errors import OvqError, StageError
-from ovq.pipeline.cache import StageCache, link_or_copy_tree
+from ovq.pipeline import run_folder
+from ovq.pipeline.cache import CacheEntry, StageCache
 from ovq.pipeline.context import Reporter, RunContext, SilentReporter, Variant
-from ovq.pipeline.stages import STAGE_ADAPTERS
+from ovq.pipeline.faults import FAULT_ENV, FaultingReporter, checkpoint
+from ovq.pipeline.stages import STAGE_ADAPTERS, StageAdapter, StageResult
 from ovq.report.store import new_report, now_iso, write_report
 from ovq.runtime.artifacts import staged_dir
 
+# Stands for the run folder in cached records, so a replayed stage's paths point into the run replaying it.
+RUN_DIR_TOKEN = "${RUN_DIR}"
+
 
 def default_run_dir(config: PipelineConfig) -> Path:
-    return Path("runs") / f"{config.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    return run_folder.default_run_dir(config.name)
 
 
 def stage_labels(config: PipelineConfig) -> list[str]:
@@ -45,12 +52,14 @@ def run_pipeline(
     cache: StageCache | bool | None = True,
     fresh: bool = False,
     remeasure: Collection[str] = (),
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run a pipeline file (or a parsed config) and return its report.
 
     cache: True for the default stage cache, a StageCache, or False/None for none. fresh: run every stage
     (and refresh the cache). remeasure: stage kinds never served from the cache (nightly jobs re-measure
-    "benchmark" every night, because a slower machine is exactly what they look for).
+    "benchmark" every night, because a slower machine is exactly what they look for). overwrite: clear an
+    output folder that holds another pipeline's run (or no run) instead of refusing it.
 
     >>> report = run_pipeline("pipelines/quickstart.yaml", output_dir="runs/quickstart")
     >>> report["variants"][1]["benchmark"]["throughput_fps"]
@@ -62,56 +71,37 @@ def run_pipeline(
         config, base_dir = load_pipeline(pipeline)
         pipeline_file = str(pipeline)
     run_dir = Path(output_dir) if output_dir is not None else default_run_dir(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
     digest = config_digest(config)
+    report = new_report(pipeline=config.name, pipeline_file=pipeline_file, config_digest=digest)
+    report["run_dir"] = str(run_dir)
+    run_folder.claim(
+        run_dir,
+        pipeline=config.name,
+        config_digest=digest,
+        overwrite=overwrite,
+        running_report=lambda: write_report(run_dir, report),
+    )
     stage_cache = StageCache() if cache is True else (cache or None)
     if stage_cache is not None:
         stage_cache.remove_stale_staging()
+    reporter = reporter or SilentReporter()
     ctx = RunContext(
         config=config,
         base_dir=base_dir,
         run_dir=run_dir,
         config_digest=digest,
-        reporter=reporter or SilentReporter(),
+        reporter=FaultingReporter(reporter) if os.environ.get(FAULT_ENV) else reporter,
         cache=stage_cache,
     )
-    report = new_report(pipeline=config.name, pipeline_file=pipeline_file, config_digest=digest)
+    peers: list[dict[str, Any]] = []
     started = time.perf_counter()
     try:
-        for index, (stage, label) in enumerate(zip(config.stages, stage_labels(config), strict=True)):
-            adapter: Callable[..., dict[str, Any]] = STAGE_ADAPTERS[stage.stage]
-            record: dict[str, Any] = {
-                "name": label,
-                "kind": stage.stage,
-                "status": "running",
-                "cached": False,
-            }
-            report["stages"].append(record)
-            ctx.reporter.stage_started(label)
-            stage_started = time.perf_counter()
-            try:
-                if isinstance(stage, CompileStage):
-                    ctx.compile_stage = stage
-                reusable = not fresh and stage.stage not in remeasure
-                record["details"], record["cached"] = _run_or_reuse(ctx, stage, index, label, adapter, reusable)
-                record["status"] = "succeeded"
-            except OvqError as exc:
-                record["status"] = "failed"
-                record["details"] = exc.details
-                exc.stage = exc.stage or label
-                raise
-            except Exception as exc:
-                record["status"] = "failed"
-                raise StageError(f"{label} failed: {type(exc).__name__}: {exc}", stage=label) from exc
-            except BaseException:
-                record["status"] = "failed"  # KeyboardInterrupt / SystemExit: still leave an honest report
-                raise
-            finally:
-                record["duration_s"] = round(time.perf_counter() - stage_started, 3)
-                ctx.reporter.stage_finished(record)
-        if config.budget is not None:
-            _enforce_budget(ctx, report)
-        report["status"] = "succeeded"
+        with run_folder.sigterm_raises():
+            _run_stages(ctx, report, peers, fresh=fresh, remeasure=remeasure)
+            if config.budget is not None:
+                _enforce_budget(ctx, report)
+            report["status"] = "succeeded"
+            checkpoint("report:final")
     except OvqError as exc:
         report["status"] = "failed"
         report["error"] = exc.to_dict()
@@ -120,15 +110,48 @@ def run_pipeline(
     except BaseException as exc:
         report["status"] = "failed"
         report["error"] = {
-            "stage": None,
+            "stage": next((r["name"] for r in report["stages"] if r["status"] == "failed"), None),
             "type": type(exc).__name__,
             "message": str(exc) or "interrupted",
             "hint": None,
         }
         raise
     finally:
-        _finish(report, ctx, started)
+        _finish(report, ctx, peers, started)
     return report
+
+
+def _run_stages(
+    ctx: RunContext, report: dict[str, Any], peers: list[dict[str, Any]], *, fresh: bool, remeasure: Collection[str]
+) -> None:
+    for index, (stage, label) in enumerate(zip(ctx.config.stages, stage_labels(ctx.config), strict=True)):
+        adapter = STAGE_ADAPTERS[stage.stage]
+        ctx.stage_index, ctx.stage_label = index, label
+        record: dict[str, Any] = {"name": label, "kind": stage.stage, "status": "running", "cached": False}
+        report["stages"].append(record)
+        ctx.reporter.stage_started(label)
+        stage_started = time.perf_counter()
+        try:
+            checkpoint(f"stage:{label}")
+            reusable = not fresh and stage.stage not in remeasure
+            result, record["cached"] = _run_or_reuse(ctx, stage, adapter, reusable)
+            record["details"] = result.details
+            peers.extend(result.peers)
+            record["status"] = "succeeded"
+        except OvqError as exc:
+            record["status"] = "failed"
+            record["details"] = exc.details
+            exc.stage = exc.stage or label
+            raise
+        except Exception as exc:
+            record["status"] = "failed"
+            raise StageError(f"{label} failed: {type(exc).__name__}: {exc}", stage=label) from exc
+        except BaseException:
+            record["status"] = "failed"  # KeyboardInterrupt / SIGTERM: still leave an honest report
+            raise
+        finally:
+            record["duration_s"] = round(time.perf_counter() - stage_started, 3)
+            ctx.reporter.stage_finished(record)
 
 
 def _enforce_budget(ctx: RunContext, report: dict[str, Any]) -> None:
@@ -138,40 +161,19 @@ def _enforce_budget(ctx: RunContext, report: dict[str, Any]) -> None:
     record: dict[str, Any] = {"name": "budget", "kind": "budget", "status": "running", "cached": False}
     report["stages"].append(record)
     try:
-        report["budget"] = enforce_budget(ctx)
-        report["deliverable"] = report["budget"]["deliverable"]
-        record["status"] = "succeeded"
-    except OvqError as exc:
-        # Fail closed: the report says by how much each variant missed; no deliverable is named.
-        report["budget"] = getattr(exc, "report_block", None)
+        verdict = enforce_budget(ctx)
+        # Met or not, the report says by how much each variant missed; a miss names no deliverable.
+        report["budget"] = verdict.block
+        report["deliverable"] = verdict.deliverable
+        record["status"] = "succeeded" if verdict.met else "failed"
+        if not verdict.met:
+            raise verdict.error()
+    except BaseException:
         record["status"] = "failed"
         raise
     finally:
         record["duration_s"] = round(time.perf_counter() - started, 3)
         ctx.reporter.stage_finished(record)
-
-
-def _stage_key(ctx: RunContext, stage: StageConfig) -> str | None:
-    """Everything the stage's result depends on; None when the run has no cache."""
-    if ctx.cache is None:
-        return None
-    parts: dict[str, Any] = {
-        "kind": stage.stage,
-        "config": stage.model_dump(mode="json"),
-        "variants": {name: [v.precision, ctx.ir_digest(v)] for name, v in ctx.variants.items()},
-    }
-    if isinstance(stage, ExportStage):
-        parts["source"] = ctx.source_digest()
-        if not ctx.config.model.recipe and stage.input_shapes is None:
-            # The example input (hence the static shapes) comes from the first dataset.
-            parts["example_data"] = ctx.dataset_digest(next(iter(ctx.config.datasets))) if ctx.config.datasets else None
-    dataset = getattr(stage, "dataset", None)
-    if dataset is not None:
-        parts["dataset"] = ctx.dataset_digest(dataset)
-    if stage.stage in ("evaluate", "benchmark"):
-        parts["compile"] = ctx.compile_stage.model_dump(mode="json") if ctx.compile_stage else None
-        parts["metrics"] = {name: spec.model_dump(mode="json") for name, spec in ctx.config.metrics.items()}
-    return ctx.cache.key(parts)
 
 
 def _snapshot(ctx: RunContext) -> dict[str, dict[str, Any]]:
@@ -180,49 +182,83 @@ def _snapshot(ctx: RunContext) -> dict[str, dict[str, Any]]:
 
 
 def _run_or_reuse(
-    ctx: RunContext,
-    stage: StageConfig,
-    index: int,
-    label: str,
-    adapter: Callable[..., dict[str, Any]],
-    reusable: bool,
-) -> tuple[dict[str, Any], bool]:
+    ctx: RunContext, stage: StageConfig, adapter: StageAdapter[Any], reusable: bool
+) -> tuple[StageResult, bool]:
     """Replay the stage from the cache when its key is known, else run it and store its result."""
-    key = _stage_key(ctx, stage)
-    stage_dir = ctx.stage_dir(index, label)
-    entry = ctx.cache.lookup(key) if ctx.cache is not None and key is not None and reusable else None
-    if entry is not None:
-        if entry.files.is_dir():
-            with staged_dir(stage_dir) as staging:
-                link_or_copy_tree(entry.files, staging)
-        for name, state in entry.record["variants"].items():
-            variant = ctx.variants.get(name)
-            if variant is None:
-                variant = ctx.variants[name] = Variant(name=name, precision="", source=None, model_path=ctx.run_dir)
-            variant.apply_state(state, ctx.run_dir)
-        return entry.record["details"], True
+    cache = ctx.cache
+    key = cache.key(adapter.cache_key_parts(ctx, stage)) if cache is not None else None
+    if cache is not None and key is not None and reusable:
+        entry = cache.lookup(key, warn=ctx.warn)
+        if entry is not None:
+            replayed = _replay(ctx, cache, entry)
+            if replayed is not None:
+                return replayed, True
     before = _snapshot(ctx)
-    details = adapter(ctx, stage, index, label)
-    if ctx.cache is not None and key is not None:
+    result = adapter.run(ctx, stage)
+    if cache is not None and key is not None:
         after = _snapshot(ctx)
         changes = {
             name: {field: value for field, value in state.items() if before.get(name, {}).get(field) != value}
             for name, state in after.items()
         }
-        ctx.cache.store(
-            key,
-            {"stage": label, "details": details, "variants": {n: c for n, c in changes.items() if c}},
-            files_from=stage_dir if stage_dir.is_dir() else None,
-        )
-    return details, False
+        record = {
+            "stage": ctx.stage_label,
+            "result": result.to_record(),
+            "variants": {n: c for n, c in changes.items() if c},
+        }
+        stage_dir = ctx.stage_folder
+        files = stage_dir if stage_dir.is_dir() else None
+        cache.store(key, _with_run_dir(record, str(ctx.run_dir), RUN_DIR_TOKEN), files, warn=ctx.warn)
+    return result, False
 
 
-def _finish(report: dict[str, Any], ctx: RunContext, started: float) -> None:
+def _replay(ctx: RunContext, cache: StageCache, entry: CacheEntry) -> StageResult | None:
+    """Put a cached stage's files (copied, verified) into this run and apply its record; None if corrupted."""
+    try:
+        record = _with_run_dir(entry.record, RUN_DIR_TOKEN, str(ctx.run_dir))
+        result = StageResult.from_record(record["result"])
+        variant_states: dict[str, dict[str, Any]] = record["variants"]
+    except (KeyError, TypeError, AttributeError):
+        ctx.warn(f"stage cache entry {entry.key} is malformed; dropped, the stage runs again")
+        cache.drop(entry.key)
+        return None
+    if entry.has_files:
+        try:
+            with staged_dir(ctx.stage_folder) as staging:
+                if not cache.materialize(entry, staging, warn=ctx.warn):
+                    raise _CorruptEntry
+        except _CorruptEntry:
+            return None
+    for name, state in variant_states.items():
+        variant = ctx.variants.get(name)
+        if variant is None:
+            variant = ctx.variants[name] = Variant(name=name, precision="", source=None, model_path=ctx.run_dir)
+        variant.apply_state(state, ctx.run_dir)
+    return result
+
+
+class _CorruptEntry(Exception):
+    pass
+
+
+def _with_run_dir(value: Any, old: str, new: str) -> Any:
+    """value with every string that is (or starts with) the path `old` rewritten to start with `new`."""
+    if isinstance(value, str):
+        if value == old or value.startswith(old + os.sep):
+            return new + value[len(old) :]
+        return value
+    if isinstance(value, dict):
+        return {k: _with_run_dir(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_run_dir(v, old, new) for v in value]
+    return value
+
+
+def _finish(report: dict[str, Any], ctx: RunContext, peers: list[dict[str, Any]], started: float) -> None:
     reference_size = ctx.reference.size_bytes if ctx.variants else None
     report["variants"] = [variant.to_report(reference_size) for variant in ctx.variants.values()]
-    for record in report["stages"]:
-        # Baselines (PyTorch eager, ONNX Runtime) measured by a benchmark stage sit beside ovq's variants.
-        report["variants"].extend((record.get("details") or {}).get("baselines", []))
+    # Peers (PyTorch eager, ONNX Runtime) measured by a benchmark stage sit beside ovq's variants.
+    report["variants"].extend(peers)
     report["finished_at"] = now_iso()
     report["duration_s"] = round(time.perf_counter() - started, 3)
     report["run_dir"] = str(ctx.run_dir)

@@ -13,6 +13,7 @@ after a crash a reader sees either the old file or the complete new one, never a
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,21 @@ if TYPE_CHECKING:
     import openvino as ov
 
 IR_FILE = "model.xml"
+
+
+@functools.cache
+def current_umask() -> int:
+    """The process umask (read once: os.umask can only be read by setting it, racy with threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_path(path: Path) -> None:
@@ -119,9 +135,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     # mkdtemp makes the folder 0700; give it the permissions an ordinary mkdir would have.
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
+    staging.chmod(0o777 & ~current_umask())
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)

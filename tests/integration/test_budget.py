@@ -63,7 +63,8 @@ def test_budget_missed_fails_closed(tmp_path: Path) -> None:
     budget = {"dataset": "data", "metrics": {"cosine": {"max_drop": 0.2}, "mse": {"max_drop": 0.0}}}
     code, output, report = run(write_pipeline(tmp_path, budget), tmp_path / "run")
     assert code == 4
-    assert output.startswith("error [budget]: no variant meets the accuracy budget (int8: mse drop")
+    # NNCF's own progress bars may come first: the quantize stage runs again, its key holds the budget.
+    assert "error [budget]: no variant meets the accuracy budget (int8: mse drop" in output
     assert report["status"] == "failed"
     assert report["deliverable"] is None
     assert report["budget"]["met"] is False

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ovq.runtime.compile import CompiledVariant, compile_config, compile_model
+from ovq.config.stages import CompileStage
+from ovq.pipeline.stages.base import StageAdapter, StageResult
+from ovq.runtime.compile import CompiledVariant, compile_model
 
 if TYPE_CHECKING:
-    from ovq.config.schema import CompileStage
     from ovq.pipeline.context import RunContext, Variant
 
 
 # The CPU plugin's default precision on bf16-capable CPUs is bf16, which is both less accurate and (for many
 # models on CPUs without AMX) slower than f32: an honest FP32 baseline must force f32.
 REFERENCE_PRECISION = "f32"
-
-
-def deployment_config(ctx: RunContext) -> dict[str, Any]:
-    """The plugin configuration the pipeline's compile stage will deploy with (for in-stage validation)."""
-    from ovq.config.schema import CompileStage
-
-    stage = next((s for s in ctx.config.stages if isinstance(s, CompileStage)), None)
-    if stage is None:
-        return {}
-    return compile_config(
-        hint=stage.hint,
-        num_streams=stage.num_streams,
-        num_threads=stage.num_threads,
-        inference_precision=stage.inference_precision,
-    )
 
 
 def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
@@ -56,31 +42,34 @@ def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
     )
 
 
-def run_stage(ctx: RunContext, stage: CompileStage, index: int, label: str) -> dict[str, Any]:
-    from ovq.benchmarking.inputs import random_inputs
-    from ovq.runtime.resources import measure_resources
+class Compile(StageAdapter[CompileStage]):
+    config_model = CompileStage
 
-    details: dict[str, Any] = {}
-    for variant in ctx.variants.values():
-        with ctx.reporter.progress(f"compiling {variant.name}", None), measure_resources() as usage:
-            variant.compiled = compile_variant(variant, stage)
-            # One inference, so the peak covers what running the model needs, not only compiling it.
-            if not any(port.get_partial_shape().is_dynamic for port in variant.compiled.compiled.inputs):
-                variant.compiled.compiled.create_infer_request().infer(random_inputs(variant.compiled.compiled))
-        variant.compile_info = variant.compiled.to_dict()
-        variant.compile_info["memory"] = {
-            "peak_rss_bytes": usage.peak_rss_bytes,
-            "rss_start_bytes": usage.rss_start_bytes,
-            # What compiling this variant and running it once added on top of the process before it.
-            "peak_added_bytes": (
-                usage.peak_rss_bytes - usage.rss_start_bytes
-                if usage.peak_covers_block and usage.peak_rss_bytes and usage.rss_start_bytes
-                else None
-            ),
-            "peak_is_own": usage.peak_covers_block,
-        }
-        details[variant.name] = {
-            "compile_ms": round(variant.compiled.compile_ms, 3),
-            "inference_precision": variant.compiled.inference_precision,
-        }
-    return details
+    def run(self, ctx: RunContext, config: CompileStage) -> StageResult:
+        from ovq.benchmarking.inputs import random_inputs
+        from ovq.runtime.resources import measure_resources
+
+        details: dict[str, Any] = {}
+        for variant in ctx.variants.values():
+            with ctx.reporter.progress(f"compiling {variant.name}", None), measure_resources() as usage:
+                variant.compiled = compile_variant(variant, config)
+                # One inference, so the peak covers what running the model needs, not only compiling it.
+                if not any(port.get_partial_shape().is_dynamic for port in variant.compiled.compiled.inputs):
+                    variant.compiled.compiled.create_infer_request().infer(random_inputs(variant.compiled.compiled))
+            variant.compile_info = variant.compiled.to_dict()
+            variant.compile_info["memory"] = {
+                "peak_rss_bytes": usage.peak_rss_bytes,
+                "rss_start_bytes": usage.rss_start_bytes,
+                # What compiling this variant and running it once added on top of the process before it.
+                "peak_added_bytes": (
+                    usage.peak_rss_bytes - usage.rss_start_bytes
+                    if usage.peak_covers_block and usage.peak_rss_bytes and usage.rss_start_bytes
+                    else None
+                ),
+                "peak_is_own": usage.peak_covers_block,
+            }
+            details[variant.name] = {
+                "compile_ms": round(variant.compiled.compile_ms, 3),
+                "inference_precision": variant.compiled.inference_precision,
+            }
+        return StageResult(details=details)

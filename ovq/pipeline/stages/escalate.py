@@ -12,23 +12,41 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from ovq.config.stages import EscalateStage
 from ovq.errors import AccuracyBudgetError
+from ovq.pipeline.stages.base import StageAdapter, StageResult
+from ovq.pipeline.stages.under_budget import Ladder
 
 if TYPE_CHECKING:
     import openvino as ov
 
-    from ovq.config.schema import EscalateStage
     from ovq.pipeline.context import RunContext
 
 
-def run_stage(ctx: RunContext, stage: EscalateStage, index: int, label: str) -> dict[str, Any]:
+class Escalate(StageAdapter[EscalateStage]):
+    config_model = EscalateStage
+    uses_budget = True
+
+    def cache_key_parts(self, ctx: RunContext, config: EscalateStage) -> dict[str, Any]:
+        parts = super().cache_key_parts(ctx, config)
+        if config.qat is not None and "qat" in config.rungs:
+            parts["source"] = ctx.source_digest()
+            parts["train"] = ctx.dataset_digest(config.qat.train_dataset)
+            parts["calibration"] = ctx.dataset_digest(config.qat.calibration_dataset)
+        return parts
+
+    def run(self, ctx: RunContext, config: EscalateStage) -> StageResult:
+        return climb(ctx, config)
+
+
+def climb(ctx: RunContext, stage: EscalateStage) -> StageResult:
     from ovq.compression.ptq import refuse_if_compressed
     from ovq.runtime.convert import read_model_file
 
     source = ctx.variants[stage.source]
     fp32 = read_model_file(source.model_path)
     refuse_if_compressed(fp32)
-    ladder = _Ladder(ctx, stage, fp32)
+    ladder = Ladder(ctx, stage, fp32)
     chosen: ov.Model | None = None
     for rung in stage.rungs:
         started = time.perf_counter()
@@ -72,108 +90,5 @@ def run_stage(ctx: RunContext, stage: EscalateStage, index: int, label: str) -> 
         )
         error.details = details
         raise error
-    ctx.add_variant(chosen, index, label, name=stage.name, precision="int8", source=stage.source)
-    return details
-
-
-class _Ladder:
-    """What the rungs share: the data, the deployed compile settings, the FP32 reference scores."""
-
-    def __init__(self, ctx: RunContext, stage: EscalateStage, fp32: ov.Model) -> None:
-        from ovq.pipeline.stages.compile import deployment_config
-
-        budget = ctx.config.budget
-        assert budget is not None  # the config requires one
-        self.ctx, self.stage, self.fp32, self.budget = ctx, stage, fp32, budget
-        self.deploy = deployment_config(ctx)
-        self.calibration = ctx.dataset(stage.dataset, model=fp32)
-        self.validation = ctx.dataset(budget.dataset, model=fp32)
-        self.rungs: list[dict[str, Any]] = []
-        self.reference_outputs = self._outputs(fp32, {"INFERENCE_PRECISION_HINT": "f32"})
-        self.reference_scores = self._score(self.reference_outputs)
-
-    def _outputs(self, model: ov.Model, config: dict[str, Any]) -> list[Any]:
-        from ovq.runtime.compile import compile_for
-        from ovq.runtime.infer import infer_outputs
-
-        return infer_outputs(compile_for(model, config), self.validation)
-
-    def _score(self, outputs: list[Any]) -> dict[str, float]:
-        from ovq.benchmarking.accuracy import score
-
-        return {
-            name: score(outputs, self.validation, self.ctx.metric(name), reference_outputs=self.reference_outputs)
-            for name in self.budget.metrics
-        }
-
-    def scores(self, model: ov.Model) -> dict[str, float]:
-        """The budget's metrics on the model compiled as it will be deployed."""
-        return self._score(self._outputs(model, self.deploy))
-
-    def checks(self, scores: dict[str, float]) -> list[Any]:
-        from ovq.compression.budget import Budget, check_budget
-
-        return [
-            check_budget(
-                Budget(self.ctx.metric(name), limit.max_drop, limit.drop_type),
-                self.reference_scores[name],
-                scores[name],
-            )
-            for name, limit in self.budget.metrics.items()
-        ]
-
-    def speedup(self, model: ov.Model) -> float:
-        """Paired (interleaved) throughput of the candidate as deployed over true-f32 FP32."""
-        from ovq.benchmarking.engine import benchmark_interleaved, speedup_table
-        from ovq.runtime.compile import compile_for
-
-        compiled = {
-            "fp32": compile_for(self.fp32, {**self.deploy, "INFERENCE_PRECISION_HINT": "f32"}),
-            "candidate": compile_for(model, self.deploy),
-        }
-        with self.ctx.reporter.progress("paired speed check of the accuracy-aware model", 1.0) as update:
-            results = benchmark_interleaved(
-                compiled, repeats=self.stage.speed_check_repeats, duration_s=self.stage.speed_check_s, progress=update
-            )
-        return float(speedup_table(results, "fp32")["candidate"])
-
-    def attempt(self, rung: str) -> tuple[ov.Model, dict[str, Any]]:
-        stage = self.stage
-        scope = stage.ignored_scope
-        from ovq.compression.ptq import make_ignored_scope
-
-        ignored = make_ignored_scope(scope.names, scope.patterns, scope.types) if scope else None
-        if rung == "ptq":
-            from ovq.compression.ptq import quantize
-
-            with self.ctx.reporter.progress("rung 1: plain INT8 PTQ", None):
-                model = quantize(
-                    self.fp32,
-                    self.calibration,
-                    subset_size=stage.subset_size,
-                    preset=stage.preset,
-                    model_type=stage.model_type,
-                    ignored_scope=ignored,
-                )
-            return model, {}
-        if rung == "accuracy_aware_ptq":
-            from ovq.pipeline.stages.quantize import accuracy_aware_quantize
-
-            model, story = accuracy_aware_quantize(
-                self.ctx,
-                self.fp32,
-                self.calibration,
-                stage.accuracy_control,
-                variant=stage.name,
-                subset_size=stage.subset_size,
-                preset=stage.preset,
-                model_type=stage.model_type,
-                ignored_scope=ignored,
-                reference_outputs=self.reference_outputs,
-            )
-            return model, {"reverted_operations": story["accuracy_control"]["reverted_operations"]}
-        from ovq.pipeline.stages.qat import train_to_ir
-
-        assert stage.qat is not None  # checked when the config loads
-        model, story = train_to_ir(self.ctx, stage.qat, "escalate-qat")
-        return model, {"epochs_run": story.get("epochs_run"), "history": story.get("history")}
+    ctx.add_variant(chosen, name=stage.name, precision="int8", source=stage.source)
+    return StageResult(details=details, variants_added=[stage.name], budget_met=True)

@@ -6,37 +6,44 @@ from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.accuracy import score
 from ovq.compression.budget import metric_drop
+from ovq.config.stages import EvaluateStage
+from ovq.pipeline.stages.base import StageAdapter, StageResult
 from ovq.runtime.infer import infer_outputs
 
 if TYPE_CHECKING:
-    from ovq.config.schema import EvaluateStage
     from ovq.pipeline.context import RunContext, Variant
 
 
-def run_stage(ctx: RunContext, stage: EvaluateStage, index: int, label: str) -> dict[str, Any]:
-    """Score every variant on the dataset; the reference (FP32) first, so drops and reference metrics exist.
+class Evaluate(StageAdapter[EvaluateStage]):
+    config_model = EvaluateStage
+    uses_deployment = True
 
-    Each variant's scores are memoised in the stage cache under its own IR digest: when only the INT8 model
-    changed (a nightly rerun after an NNCF upgrade), the FP32 reference is not evaluated again.
-    """
-    metric_names = stage.metrics or list(ctx.config.metrics)
-    reference = ctx.reference
-    details: dict[str, Any] = {}
-    for variant in ctx.variants.values():
-        values = _variant_scores(ctx, stage, variant, metric_names)
-        for name in metric_names:
-            reference_value = reference.accuracy.get(name, {}).get("value", values[name])
-            variant.accuracy[name] = {
-                "metric": name,
-                "dataset": stage.dataset,
-                "value": values[name],
-                "reference": reference_value,
-                "drop": metric_drop(reference_value, values[name], higher_is_better=ctx.metric(name).higher_is_better),
-                "higher_is_better": ctx.metric(name).higher_is_better,
-                "samples": len(ctx.dataset(stage.dataset)),
-            }
-        details[variant.name] = values
-    return details
+    def run(self, ctx: RunContext, stage: EvaluateStage) -> StageResult:
+        """Score every variant on the dataset; the reference (FP32) first, so drops and reference metrics exist.
+
+        Each variant's scores are memoised in the stage cache under its own IR digest: when only the INT8 model
+        changed (a nightly rerun after an NNCF upgrade), the FP32 reference is not evaluated again.
+        """
+        metric_names = stage.metrics or list(ctx.config.metrics)
+        reference = ctx.reference
+        details: dict[str, Any] = {}
+        for variant in ctx.variants.values():
+            values = _variant_scores(ctx, stage, variant, metric_names)
+            for name in metric_names:
+                reference_value = reference.accuracy.get(name, {}).get("value", values[name])
+                variant.accuracy[name] = {
+                    "metric": name,
+                    "dataset": stage.dataset,
+                    "value": values[name],
+                    "reference": reference_value,
+                    "drop": metric_drop(
+                        reference_value, values[name], higher_is_better=ctx.metric(name).higher_is_better
+                    ),
+                    "higher_is_better": ctx.metric(name).higher_is_better,
+                    "samples": len(ctx.dataset(stage.dataset)),
+                }
+            details[variant.name] = values
+        return StageResult(details=details)
 
 
 def _variant_scores(
@@ -44,7 +51,7 @@ def _variant_scores(
 ) -> dict[str, float]:
     key = None
     if ctx.cache is not None:
-        compile_settings = ctx.compile_stage.model_dump() if ctx.compile_stage else None
+        compile_settings = ctx.deployment.model_dump() if ctx.deployment else None
         reference_digest = ctx.ir_digest(ctx.reference)
         metric_specs = {name: ctx.config.metrics[name].model_dump() for name in metric_names}
         key = ctx.cache.key(
@@ -57,8 +64,8 @@ def _variant_scores(
             # Reference metrics depend on the reference model too.
             reference_digest if any(ctx.metric(n).against == "reference" for n in metric_names) else None,
         )
-        hit = ctx.cache.lookup(key)
-        if hit is not None:
+        hit = ctx.cache.lookup(key, warn=ctx.warn)
+        if hit is not None and isinstance(hit.record.get("scores"), dict):
             ctx.reporter.note(f"  {variant.name}: scores reused from the cache")
             return dict(hit.record["scores"])
     compiled = ctx.compiled(variant)
@@ -72,5 +79,5 @@ def _variant_scores(
         name: score(outputs, items, ctx.metric(name), reference_outputs=reference_outputs) for name in metric_names
     }
     if key is not None and ctx.cache is not None:
-        ctx.cache.store(key, {"scores": scores})
+        ctx.cache.store(key, {"scores": scores}, warn=ctx.warn)
     return scores

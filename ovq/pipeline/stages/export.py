@@ -6,34 +6,48 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ovq.config.stages import ExportStage
+from ovq.pipeline.stages.base import StageAdapter, StageResult
 from ovq.runtime.convert import describe_inputs, export_model
 
 if TYPE_CHECKING:
-    from ovq.config.schema import ExportStage
     from ovq.pipeline.context import RunContext
 
 
-def run_stage(ctx: RunContext, stage: ExportStage, index: int, label: str) -> dict[str, Any]:
-    """Build or read the model named by the pipeline, export it, save the FP32 IR as the reference variant."""
-    from ovq.inputs.recipes import load_model_source
+class Export(StageAdapter[ExportStage]):
+    config_model = ExportStage
 
-    source_spec = ctx.config.model
-    with ctx.reporter.progress(f"loading the model ({source_spec.kind})", None):
-        loaded = load_model_source(source_spec, base_dir=ctx.base_dir)
-    source: Any = loaded.module if loaded.module is not None else loaded.path
-    example_input = loaded.example_input
-    if example_input is None and (
-        loaded.module is not None or (stage.input_shapes is None and stage.dynamic_shapes == "reshape")
-    ):
-        example_input = _example_from(ctx, stage)
-    model = export_model(
-        source,
-        example_input=example_input,
-        input_shapes=stage.input_shapes,
-        static_shapes=stage.dynamic_shapes == "reshape",
-    )
-    variant = ctx.add_variant(model, index, label, name=stage.name, precision="fp32", source=None)
-    return {"source": source_spec.kind, "inputs": describe_inputs(model), "model_path": str(variant.model_path)}
+    def cache_key_parts(self, ctx: RunContext, config: ExportStage) -> dict[str, Any]:
+        parts = super().cache_key_parts(ctx, config)
+        parts["source"] = ctx.source_digest()
+        if not ctx.config.model.recipe and config.input_shapes is None:
+            # The example input (hence the static shapes) comes from the first dataset.
+            first = next(iter(ctx.config.datasets), None)
+            parts["example_data"] = ctx.dataset_digest(first) if first else None
+        return parts
+
+    def run(self, ctx: RunContext, config: ExportStage) -> StageResult:
+        """Build or read the model named by the pipeline, export it, save the FP32 IR as the reference variant."""
+        from ovq.inputs.recipes import load_model_source
+
+        source_spec = ctx.config.model
+        with ctx.reporter.progress(f"loading the model ({source_spec.kind})", None):
+            loaded = load_model_source(source_spec, base_dir=ctx.base_dir)
+        source: Any = loaded.module if loaded.module is not None else loaded.path
+        example_input = loaded.example_input
+        if example_input is None and (
+            loaded.module is not None or (config.input_shapes is None and config.dynamic_shapes == "reshape")
+        ):
+            example_input = _example_from(ctx, config)
+        model = export_model(
+            source,
+            example_input=example_input,
+            input_shapes=config.input_shapes,
+            static_shapes=config.dynamic_shapes == "reshape",
+        )
+        variant = ctx.add_variant(model, name=config.name, precision="fp32", source=None)
+        details = {"source": source_spec.kind, "inputs": describe_inputs(model), "model_path": str(variant.model_path)}
+        return StageResult(details=details, variants_added=[config.name])
 
 
 def _example_from(ctx: RunContext, stage: ExportStage) -> Any:

@@ -7,10 +7,12 @@ FP32 model is bf16, so "FP32 at the default precision" is its own variant, measu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ovq.config.stages import PrecisionStage
+from ovq.pipeline.stages.base import StageAdapter, StageResult
 
 if TYPE_CHECKING:
-    from ovq.config.schema import PrecisionStage
     from ovq.pipeline.context import RunContext
 
 # mode -> (the report's precision, the inference precision to compile with; None = the plugin's default)
@@ -21,19 +23,27 @@ MODES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def run_stage(ctx: RunContext, stage: PrecisionStage, index: int, label: str) -> dict[str, Any]:
-    from ovq.compression.ptq import refuse_if_compressed
-    from ovq.compression.weights import to_fp16
-    from ovq.runtime.convert import read_model_file
+class Precision(StageAdapter[PrecisionStage]):
+    config_model = PrecisionStage
 
-    source = ctx.variants[stage.source]
-    model = read_model_file(source.model_path)
-    refuse_if_compressed(model, what=f"make a {stage.mode} variant of")
-    precision, inference_precision = MODES[stage.mode]
-    if stage.mode == "fp16":
-        model = to_fp16(model)
-    variant = ctx.add_variant(model, index, label, name=stage.name, precision=precision, source=stage.source)
-    if stage.mode != "fp16":
-        # Same weights as the source; what differs is how the plugin runs them.
-        variant.compile_overrides = {"inference_precision": inference_precision}
-    return {"variant": stage.name, "mode": stage.mode, "inference_precision": inference_precision or "plugin default"}
+    def run(self, ctx: RunContext, config: PrecisionStage) -> StageResult:
+        from ovq.compression.ptq import refuse_if_compressed
+        from ovq.compression.weights import to_fp16
+        from ovq.runtime.convert import read_model_file
+
+        source = ctx.variants[config.source]
+        model = read_model_file(source.model_path)
+        refuse_if_compressed(model, what=f"make a {config.mode} variant of")
+        precision, inference_precision = MODES[config.mode]
+        if config.mode == "fp16":
+            model = to_fp16(model)
+        variant = ctx.add_variant(model, name=config.name, precision=precision, source=config.source)
+        if config.mode != "fp16":
+            # Same weights as the source; what differs is how the plugin runs them.
+            variant.compile_overrides = {"inference_precision": inference_precision}
+        details = {
+            "variant": config.name,
+            "mode": config.mode,
+            "inference_precision": inference_precision or "plugin default",
+        }
+        return StageResult(details=details, variants_added=[config.name])
