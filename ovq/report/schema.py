@@ -158,7 +158,7 @@ class VariantReport(ReportModel):
 
 
 class BudgetLimit(ReportModel):
-    max_drop: float
+    max_drop: float = Field(description="largest allowed drop: in the metric's units, or a fraction if relative")
     drop_type: Literal["absolute", "relative"] = "absolute"
 
 
@@ -173,11 +173,11 @@ class BudgetCheck(ReportModel):
     max_drop: float
     drop_type: Literal["absolute", "relative"] = "absolute"
     met: bool
-    missed_by: float | None = None
+    missed_by: float | None = Field(None, description="how far past the limit (0 when met)")
 
 
 class BudgetVerdict(ReportModel):
-    met: bool
+    met: bool = Field(description="every check of this variant met")
     inference_precision: str | None = Field(None, description="as deployed when checked")
     hint: str | None = None
     checks: list[BudgetCheck] = Field(default_factory=list)
@@ -189,9 +189,9 @@ class Budget(ReportModel):
     dataset: str | None = None
     metrics: dict[str, BudgetLimit] = Field(default_factory=dict, description="the limits, by metric name")
     select: str | None = Field(None, description="fastest or smallest")
-    met: bool
-    variants: dict[str, BudgetVerdict] = Field(default_factory=dict)
-    deliverable: str | None = None
+    met: bool = Field(description="some variant met every limit")
+    variants: dict[str, BudgetVerdict] = Field(default_factory=dict, description="verdict per compressed variant")
+    deliverable: str | None = Field(None, description="same as the report's deliverable")
 
     def threshold(self, metric: str, reference: float, *, higher_is_better: bool = True) -> float | None:
         """The worst acceptable value of ``metric`` given the reference value, or None if not budgeted."""
@@ -203,31 +203,31 @@ class Budget(ReportModel):
 
 
 class ReportError(ReportModel):
-    stage: str | None = None
-    type: str
+    stage: str | None = Field(None, description="the stage that failed (null: outside a stage)")
+    type: str = Field(description="the error class, e.g. AccuracyBudgetError")
     message: str
-    hint: str | None = None
+    hint: str | None = Field(None, description="what to do about it")
 
 
 class Report(ReportModel):
     """RUN_DIR/report.json."""
 
     schema_version: int = Field(SCHEMA_VERSION, description=f"{SCHEMA_VERSION}; version 1 files are upgraded on read")
-    status: RunStatus
+    status: RunStatus = Field(description="running only while the run is in progress")
     pipeline: str = Field(description="the pipeline's name")
-    pipeline_file: str | None = None
+    pipeline_file: str | None = Field(None, description="the pipeline file run (null for a config object)")
     config_digest: str | None = Field(None, description="sha256 of the validated config")
     model_digest: str | None = Field(None, description="digest of the model source files")
     started_at: str | None = Field(None, description="ISO-8601 UTC")
     finished_at: str | None = Field(None, description="ISO-8601 UTC")
     duration_s: float | None = Field(None, description="wall time of the whole run")
-    run_dir: str | None = None
-    environment: Environment = Field(default_factory=Environment)
-    stages: list[StageRecord] = Field(default_factory=list)
+    run_dir: str | None = Field(None, description="where the run's artifacts are")
+    environment: Environment = Field(default_factory=Environment, description="what the numbers were measured on")
+    stages: list[StageRecord] = Field(default_factory=list, description="in run order, the budget gate last")
     variants: list[VariantReport] = Field(default_factory=list, description="ovq's variants, then peers")
-    budget: Budget | None = None
+    budget: Budget | None = Field(None, description="the accuracy budget's verdict; null without a budget")
     deliverable: str | None = Field(None, description="the variant that met the budget; null if none or no budget")
-    error: ReportError | None = None
+    error: ReportError | None = Field(None, description="why the run failed; null when it did not")
     nulls: dict[str, str] = Field(default_factory=dict, description="JSON Pointer of a null number -> why")
 
     def variant(self, name: str) -> VariantReport | None:
@@ -315,3 +315,74 @@ def first_problem(error: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"{where}: {first['msg']}{more}"
+
+
+# ---- the documented field table (docs/report.md is checked against this) --------------------------------
+
+_SECTIONS: tuple[tuple[str, type[ReportModel]], ...] = (
+    ("report.json", Report),
+    ("environment", Environment),
+    ("stages[]", StageRecord),
+    ("variants[]", VariantReport),
+    ("variants[].compile", CompileInfo),
+    ("variants[].compile.memory", CompileMemory),
+    ("variants[].accuracy, variants[].metrics.NAME", MetricScore),
+    ("variants[].benchmark", Benchmark),
+    ("variants[].benchmark.latency_ms", LatencyMs),
+    ("variants[].execution_compute", ExecutionCompute),
+    ("budget", Budget),
+    ("budget.metrics.NAME", BudgetLimit),
+    ("budget.variants.NAME", BudgetVerdict),
+    ("budget.variants.NAME.checks[]", BudgetCheck),
+    ("error", ReportError),
+)
+_SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _type_text(annotation: Any) -> str:
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " \\| ".join(_type_text(arg) for arg in args)
+    if origin is Literal:
+        return " \\| ".join(f'"{arg}"' for arg in args)
+    if origin is list:
+        return f"list of {_type_text(args[0])}"
+    if origin is dict:
+        return f"map of {_type_text(args[1])}"
+    if annotation is type(None):
+        return "null"
+    if isinstance(annotation, type) and issubclass(annotation, ReportModel):
+        return "object"
+    return _SCALARS.get(annotation, "any")
+
+
+def field_table_markdown() -> str:
+    """The field tables of docs/report.md, generated from the models (a test keeps the docs in sync)."""
+    lines: list[str] = []
+    for title, model in _SECTIONS:
+        lines += [f"### `{title}`", "", "| field | type | meaning |", "| --- | --- | --- |"]
+        for name, info in model.model_fields.items():
+            required = " (required)" if info.is_required() else ""
+            lines.append(f"| `{name}` | {_type_text(info.annotation)}{required} | {info.description or ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _write_docs(path: Path) -> None:
+    begin, end = "<!-- fields:begin -->\n", "<!-- fields:end -->"
+    text = path.read_text(encoding="utf-8")
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    path.write_text(text[:start] + field_table_markdown() + text[stop:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    # python -m ovq.report.schema --write-docs   (regenerates the tables in docs/report.md)
+    import sys
+
+    if sys.argv[1:] == ["--write-docs"]:
+        _write_docs(Path(__file__).resolve().parents[2] / "docs" / "report.md")
+    else:
+        print(field_table_markdown())
