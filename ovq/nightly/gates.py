@@ -1,7 +1,8 @@
 """Nightly gates: compare a run report with a baseline and say, per metric, whether it held.
 
 The baseline is the last good run of the same pipeline (from the history store) or a pinned reference
-file. The comparison is pure: dicts in the report contract's shape go in, `GateResult`s come out.
+file. The comparison is pure: reports (``ovq.report.schema.Report``, or report.json documents, parsed on the way
+in) go in, `GateResult`s come out.
 
 Tolerances, per metric:
 
@@ -45,6 +46,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ovq.compression.budget import metric_drop
 from ovq.errors import ConfigError, InputFileError
+from ovq.report.schema import Benchmark, Report, ReportFormatError, VariantReport, parse_report
+
+ReportLike = Report | Mapping[str, Any]
 
 GateStatus = Literal["passed", "failed", "skipped"]
 
@@ -177,7 +181,7 @@ class Baseline:
 
     source: str
     variants: dict[str, ReferenceVariant]
-    report: Mapping[str, Any] | None = None
+    report: Report | None = None
     pinned: bool = False
 
 
@@ -197,7 +201,7 @@ class PinnedBaselines:
 
 
 def baseline_from_report(
-    report: Mapping[str, Any],
+    report: ReportLike,
     tolerances: Tolerances | None = None,
     *,
     source: str = "baseline report",
@@ -205,10 +209,11 @@ def baseline_from_report(
 ) -> Baseline:
     """A baseline made of every measured variant of a previous report."""
     tolerances = tolerances or Tolerances()
+    report = _parse(report, source)
     variants: dict[str, ReferenceVariant] = {}
-    for variant in _variants(report):
+    for variant in report.variants:
         measured = _measurements(variant)
-        variants[str(variant["name"])] = ReferenceVariant(
+        variants[variant.name] = ReferenceVariant(
             accuracy=measured["accuracy"],
             accuracy_metric=measured["accuracy_metric"],
             higher_is_better=measured["higher_is_better"],
@@ -228,9 +233,9 @@ def load_pinned_baselines(path: str | Path, tolerances: Tolerances | None = None
     defaults = tolerances or Tolerances()
     document = _read_document(path)
     if isinstance(document, Mapping) and "variants" in document and "pipeline" in document:
-        name = str(document["pipeline"])
-        baseline = baseline_from_report(document, defaults, source=f"pinned report {path}", pinned=True)
-        return PinnedBaselines(path=path, pipelines={name: baseline})
+        report = _parse_pinned(document, path)
+        baseline = baseline_from_report(report, defaults, source=f"pinned report {path}", pinned=True)
+        return PinnedBaselines(path=path, pipelines={report.pipeline: baseline})
     try:
         pinned_file = _PinnedFile.model_validate(document)
     except ValidationError as exc:
@@ -248,7 +253,10 @@ def load_pinned_baselines(path: str | Path, tolerances: Tolerances | None = None
             if not isinstance(report, Mapping):
                 raise ConfigError(f"{report_path}: a pinned report must be a JSON object")
             pipelines[name] = baseline_from_report(
-                report, pipeline_tolerances, source=f"pinned report {report_path}", pinned=True
+                _parse_pinned(report, report_path),
+                pipeline_tolerances,
+                source=f"pinned report {report_path}",
+                pinned=True,
             )
             continue
         variants = {
@@ -271,19 +279,20 @@ def load_pinned_baselines(path: str | Path, tolerances: Tolerances | None = None
 
 
 def compare_reports(
-    report: Mapping[str, Any],
-    baseline_report: Mapping[str, Any],
+    report: ReportLike,
+    baseline_report: ReportLike,
     tolerances: Tolerances | None = None,
 ) -> list[GateResult]:
     """Regression gates of ``report`` against a previous report (e.g. the last good run)."""
     return compare(report, baseline_from_report(baseline_report, tolerances))
 
 
-def compare(report: Mapping[str, Any], baseline: Baseline) -> list[GateResult]:
+def compare(report: ReportLike, baseline: Baseline) -> list[GateResult]:
     """Regression gates (accuracy, throughput, latency, size) per variant against ``baseline``."""
     results: list[GateResult] = []
-    run_succeeded = report.get("status") == "succeeded"
-    current = {str(variant["name"]): variant for variant in _variants(report)}
+    report = _parse(report, "the run's report")
+    run_succeeded = report.status == "succeeded"
+    current = {variant.name: variant for variant in report.variants}
     speed_mismatch = _speed_mismatch(report, baseline)
     for name, reference in baseline.variants.items():
         variant = current.get(name)
@@ -299,34 +308,30 @@ def compare(report: Mapping[str, Any], baseline: Baseline) -> list[GateResult]:
     return [result for result in results if not (baseline.pinned and result.metric is None)]
 
 
-def report_gates(report: Mapping[str, Any]) -> list[GateResult]:
+def report_gates(report: ReportLike) -> list[GateResult]:
     """The gates a run checks by itself: the accuracy budget and the pipeline's own speed gates."""
     results: list[GateResult] = []
-    error = report.get("error") or {}
-    error_type = error.get("type")
-    budget = report.get("budget")
+    report = _parse(report, "the run's report")
+    error_type = report.error.type if report.error else None
+    error_message = report.error.message if report.error else None
     if error_type == "AccuracyBudgetError":
-        results.append(_report_gate("budget", "failed", str(error.get("message") or "accuracy budget missed")))
-    elif isinstance(budget, Mapping):
-        met = budget.get("met", budget.get("passed"))
-        if met is False:
-            results.append(_report_gate("budget", "failed", str(budget.get("message") or "accuracy budget missed")))
-        elif met is True or report.get("status") == "succeeded":
-            results.append(_report_gate("budget", "passed", "accuracy budget met"))
+        results.append(_report_gate("budget", "failed", error_message or "accuracy budget missed"))
+    elif report.budget is not None:
+        if not report.budget.met:
+            results.append(_report_gate("budget", "failed", "accuracy budget missed"))
         else:
-            results.append(_report_gate("budget", "skipped", "the run failed before the budget was checked"))
+            results.append(_report_gate("budget", "passed", "accuracy budget met"))
     if error_type == "PerformanceGateError":
-        results.append(_report_gate("perf_gate", "failed", str(error.get("message") or "performance gate missed")))
+        results.append(_report_gate("perf_gate", "failed", error_message or "performance gate missed"))
     return results
 
 
-def environment_changes(report: Mapping[str, Any], baseline_report: Mapping[str, Any] | None) -> list[str]:
+def environment_changes(report: ReportLike, baseline_report: ReportLike | None) -> list[str]:
     """What changed between the baseline run and this one (versions, CPU, digests), for the summary."""
     if baseline_report is None:
         return []
+    now, then = _parse(report, "the run's report"), _parse(baseline_report, "the baseline report")
     changes: list[str] = []
-    now_env = report.get("environment") or {}
-    then_env = baseline_report.get("environment") or {}
     for key, label in (
         ("openvino", "OpenVINO"),
         ("nncf", "NNCF"),
@@ -334,11 +339,11 @@ def environment_changes(report: Mapping[str, Any], baseline_report: Mapping[str,
         ("torch", "torch"),
         ("cpu", "CPU"),
     ):
-        before, after = then_env.get(key), now_env.get(key)
+        before, after = getattr(then.environment, key), getattr(now.environment, key)
         if before is not None and after is not None and before != after:
             changes.append(f"{label} {before} → {after}")
     for key, label in (("config_digest", "config"), ("model_digest", "model")):
-        before, after = baseline_report.get(key), report.get(key)
+        before, after = getattr(then, key), getattr(now, key)
         if before is not None and after is not None and before != after:
             changes.append(f"{label} digest {str(before)[:12]} → {str(after)[:12]}")
     return changes
@@ -468,13 +473,11 @@ def _missing_variant(
     return results
 
 
-def _speed_mismatch(report: Mapping[str, Any], baseline: Baseline) -> str | None:
+def _speed_mismatch(report: Report, baseline: Baseline) -> str | None:
     if baseline.report is None:
         return None
-    now_env = report.get("environment") or {}
-    then_env = baseline.report.get("environment") or {}
-    for key, label in (("cpu", "CPU"), ("cpu_count", "CPU count")):
-        before, after = then_env.get(key), now_env.get(key)
+    now, then = report.environment, baseline.report.environment
+    for before, after, label in ((then.cpu, now.cpu, "CPU"), (then.cpu_count, now.cpu_count, "CPU count")):
         if before is not None and after is not None and before != after:
             return f"the baseline was measured on another {label} ({before} vs {after})"
     return None
@@ -483,52 +486,47 @@ def _speed_mismatch(report: Mapping[str, Any], baseline: Baseline) -> str | None
 # -- helpers ------------------------------------------------------------------------------------------
 
 
-def _variants(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    variants = report.get("variants") or []
-    return [variant for variant in variants if isinstance(variant, Mapping) and variant.get("name")]
+def _parse(report: ReportLike, what: str) -> Report:
+    try:
+        return parse_report(report)
+    except ReportFormatError as error:
+        raise InputFileError(f"{what} is not a readable report: {error}", hint="see docs/report.md") from None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+def _number(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
-def _measurements(variant: Mapping[str, Any]) -> dict[str, Any]:
-    accuracy = variant.get("accuracy") or {}
-    benchmark = variant.get("benchmark") or {}
-    latency = benchmark.get("latency_ms") or {}
-    higher_is_better = accuracy.get("higher_is_better")
+def _measurements(variant: VariantReport) -> dict[str, Any]:
+    accuracy, benchmark = variant.accuracy, variant.benchmark
     return {
-        "accuracy": _number(accuracy.get("value")),
-        "accuracy_metric": accuracy.get("metric"),
-        "higher_is_better": higher_is_better if isinstance(higher_is_better, bool) else True,
-        "throughput_fps": _positive(benchmark.get("throughput_fps")),
-        "latency_median_ms": _positive(latency.get("median")),
-        "size_bytes": _positive(variant.get("size_bytes")),
-        "spread": _spread(benchmark),
-        "hint": benchmark.get("hint"),
-        "noisy": bool(benchmark.get("noisy")),
+        "accuracy": _number(accuracy.value) if accuracy else None,
+        "accuracy_metric": accuracy.metric if accuracy else None,
+        "higher_is_better": accuracy.higher_is_better if accuracy else True,
+        "throughput_fps": _positive(benchmark.throughput_fps) if benchmark else None,
+        "latency_median_ms": _positive(benchmark.latency_ms.median) if benchmark else None,
+        "size_bytes": _positive(float(variant.size_bytes)) if variant.size_bytes is not None else None,
+        "spread": _spread(benchmark) if benchmark else None,
+        "hint": benchmark.hint if benchmark else None,
+        "noisy": benchmark.noisy if benchmark else False,
     }
 
 
-def _positive(value: Any) -> float | None:
+def _positive(value: float | None) -> float | None:
     number = _number(value)
     return number if number is not None and number > 0 else None
 
 
-def _spread(benchmark: Mapping[str, Any]) -> float | None:
+def _spread(benchmark: Benchmark) -> float | None:
     """The relative run-to-run spread: the report's ``spread`` or, failing that, (max − min) / median."""
-    spread = _number(benchmark.get("spread"))
-    if spread is not None:
-        return abs(spread)
-    runs = [value for value in (benchmark.get("throughput_fps_runs") or []) if _positive(value) is not None]
+    if benchmark.spread is not None:
+        return abs(benchmark.spread)
+    runs = sorted(value for value in benchmark.throughput_fps_runs if _positive(value) is not None)
     if len(runs) < 2:
         return None
-    ordered = sorted(float(value) for value in runs)
-    middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return (ordered[-1] - ordered[0]) / median
+    middle = len(runs) // 2
+    median = runs[middle] if len(runs) % 2 else (runs[middle - 1] + runs[middle]) / 2
+    return (runs[-1] - runs[0]) / median
 
 
 def _skipped(name: str, variant: str, metric: str | None, message: str) -> GateResult:
@@ -550,6 +548,13 @@ def _read_document(path: Path) -> Any:
         return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
+
+
+def _parse_pinned(document: Mapping[str, Any], path: Path) -> Report:
+    try:
+        return parse_report(document)
+    except ReportFormatError as error:
+        raise ConfigError(f"{path}: not a readable report: {error}", hint="pin a report.json written by ovq") from None
 
 
 def _first_validation_problem(exc: ValidationError) -> str:

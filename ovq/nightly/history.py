@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ovq.errors import ConfigError, InputFileError
+from ovq.report.schema import Report, ReportFormatError, VariantReport, parse_report
 
 SCHEMA_VERSION = 1
 DEFAULT_HISTORY_PATH = Path(".ovq") / "history.sqlite"
@@ -134,7 +135,8 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class RunRecord(RunSummary):
-    """One recorded run with the report exactly as it was recorded."""
+    """One recorded run with its report document (as recorded: older rows may hold older schema versions;
+    ``parse_report`` reads any of them)."""
 
     report: dict[str, Any]
 
@@ -179,7 +181,7 @@ class HistoryStore:
 
     def record(
         self,
-        report: Mapping[str, Any],
+        report: Report | Mapping[str, Any],
         *,
         model_digest: str | None = None,
         gate_status: str | None = None,
@@ -191,9 +193,13 @@ class HistoryStore:
         """
         if gate_status not in (None, "passed", "failed"):
             raise ConfigError(f"gate_status must be 'passed', 'failed' or None, not {gate_status!r}")
-        row = _run_row(report, model_digest=model_digest, gate_status=gate_status)
-        variant_rows = [_variant_row(variant) for variant in _variants(report)]
-        report_json = json.dumps(report, sort_keys=True)
+        try:
+            parsed = parse_report(report)
+        except ReportFormatError as error:
+            raise ConfigError(f"cannot record this report: {error}", hint="record the report.json of a run") from None
+        row = _run_row(parsed, model_digest=model_digest, gate_status=gate_status)
+        variant_rows = [_variant_row(variant) for variant in parsed.variants]
+        report_json = json.dumps(parsed.to_document(), sort_keys=True, allow_nan=False)
 
         def insert(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
@@ -405,62 +411,42 @@ class HistoryStore:
 # -- row mapping ------------------------------------------------------------------------------------
 
 
-def _variants(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    variants = report.get("variants") or []
-    return [variant for variant in variants if isinstance(variant, Mapping) and variant.get("name")]
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _variant_row(variant: Mapping[str, Any]) -> tuple[Any, ...]:
-    accuracy = variant.get("accuracy") or {}
-    benchmark = variant.get("benchmark") or {}
-    latency = benchmark.get("latency_ms") or {}
-    size = _number(variant.get("size_bytes"))
+def _variant_row(variant: VariantReport) -> tuple[Any, ...]:
+    accuracy, benchmark = variant.accuracy, variant.benchmark
     return (
-        str(variant["name"]),
-        variant.get("precision"),
-        accuracy.get("metric"),
-        _number(accuracy.get("value")),
-        _number(accuracy.get("drop")),
-        _number(benchmark.get("throughput_fps")),
-        _number(latency.get("median")),
-        int(size) if size is not None else None,
+        variant.name,
+        variant.precision,
+        accuracy.metric if accuracy else None,
+        accuracy.value if accuracy else None,
+        accuracy.drop if accuracy else None,
+        benchmark.throughput_fps if benchmark else None,
+        benchmark.latency_ms.median if benchmark else None,
+        variant.size_bytes,
     )
 
 
-def _run_row(report: Mapping[str, Any], *, model_digest: str | None, gate_status: str | None) -> tuple[Any, ...]:
-    pipeline = report.get("pipeline")
-    if not isinstance(pipeline, str) or not pipeline:
+def _run_row(report: Report, *, model_digest: str | None, gate_status: str | None) -> tuple[Any, ...]:
+    if not report.pipeline:
         raise ConfigError("cannot record a report without a pipeline name", hint="record the report.json of a run")
-    status = report.get("status")
-    if status not in ("succeeded", "failed"):
-        raise ConfigError(f"cannot record a report with status {status!r}; expected 'succeeded' or 'failed'")
+    if report.status not in ("succeeded", "failed"):
+        raise ConfigError(f"cannot record a report with status {report.status!r}; expected 'succeeded' or 'failed'")
     now = datetime.now(timezone.utc).isoformat()
-    started_at = report.get("started_at")
-    finished_at = report.get("finished_at")
-    environment = report.get("environment") or {}
-    error = report.get("error") or {}
     return (
-        pipeline,
-        _normalize_time(started_at, "started_at") if started_at else now,
-        _normalize_time(finished_at, "finished_at") if finished_at else None,
+        report.pipeline,
+        _normalize_time(report.started_at, "started_at") if report.started_at else now,
+        _normalize_time(report.finished_at, "finished_at") if report.finished_at else None,
         now,
-        _number(report.get("duration_s")),
-        status,
+        report.duration_s,
+        report.status,
         gate_status,
-        error.get("type"),
-        environment.get("ovq"),
-        environment.get("openvino"),
-        environment.get("nncf"),
-        environment.get("cpu"),
-        report.get("config_digest"),
-        model_digest if model_digest is not None else report.get("model_digest"),
-        report.get("deliverable"),
+        report.error.type if report.error else None,
+        report.environment.ovq,
+        report.environment.openvino,
+        report.environment.nncf,
+        report.environment.cpu,
+        report.config_digest,
+        model_digest if model_digest is not None else report.model_digest,
+        report.deliverable,
     )
 
 

@@ -44,6 +44,7 @@ from ovq.nightly.gates import (
     load_pinned_baselines,
     report_gates,
 )
+from ovq.report.schema import Environment, Report, ReportError
 from ovq.runtime.artifacts import write_json_atomic
 
 if TYPE_CHECKING:
@@ -403,22 +404,17 @@ def _report_on_disk(run_dir: Path, *, since: float) -> dict[str, Any] | None:
 def _failed_report(path: Path, started_at: str, error: Mapping[str, Any]) -> dict[str, Any]:
     """A report in the contract's shape for a run that failed before writing its own."""
     finished_at = datetime.now(timezone.utc).isoformat()
-    return {
-        "schema_version": 1,
-        "status": "failed",
-        "pipeline": path.stem,
-        "pipeline_file": str(path),
-        "config_digest": None,
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "duration_s": (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
-        "environment": _environment(),
-        "stages": [],
-        "variants": [],
-        "budget": None,
-        "deliverable": None,
-        "error": dict(error),
-    }
+    report = Report(
+        status="failed",
+        pipeline=path.stem,
+        pipeline_file=str(path),
+        started_at=started_at,
+        finished_at=finished_at,
+        duration_s=(datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
+        environment=Environment.model_validate(_environment()),
+        error=ReportError.model_validate(dict(error)),
+    )
+    return report.to_document()
 
 
 def _environment() -> dict[str, Any]:

@@ -20,18 +20,27 @@ from pathlib import Path
 from typing import Any
 
 from ovq.errors import DependencyError
+from ovq.report.schema import Report, VariantReport, parse_report
+
+ReportLike = Report | Mapping[str, Any]
 
 INSTALL_HINT = "pip install mlflow-skinny (or mlflow) into the environment ovq runs in"
-# Headline metrics per variant: (metric name suffix, path into the variant dict).
-_VARIANT_METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("accuracy", ("accuracy", "value")),
-    ("accuracy_drop", ("accuracy", "drop")),
-    ("throughput_fps", ("benchmark", "throughput_fps")),
-    ("latency_median_ms", ("benchmark", "latency_ms", "median")),
-    ("latency_p99_ms", ("benchmark", "latency_ms", "p99")),
-    ("size_bytes", ("size_bytes",)),
-    ("size_ratio", ("size_ratio",)),
-)
+
+
+def _headline_metrics(variant: VariantReport) -> dict[str, float | None]:
+    """Headline metrics of one variant, by metric name suffix (None = not measured)."""
+    accuracy, benchmark = variant.accuracy, variant.benchmark
+    return {
+        "accuracy": accuracy.value if accuracy else None,
+        "accuracy_drop": accuracy.drop if accuracy else None,
+        "throughput_fps": benchmark.throughput_fps if benchmark else None,
+        "latency_median_ms": benchmark.latency_ms.median if benchmark else None,
+        "latency_p99_ms": benchmark.latency_ms.p99 if benchmark else None,
+        "size_bytes": float(variant.size_bytes) if variant.size_bytes is not None else None,
+        "size_ratio": variant.size_ratio,
+    }
+
+
 _MAX_PARAM_LENGTH = 500
 
 
@@ -58,49 +67,45 @@ def tracking_uri_for(location: str | Path) -> str:
     return Path(text).expanduser().resolve().as_uri()
 
 
-def run_params(report: Mapping[str, Any]) -> dict[str, str]:
+def run_params(report: ReportLike) -> dict[str, str]:
     """The run's parameters: what was run, on what, with which versions."""
-    environment = report.get("environment") or {}
+    report = parse_report(report)
+    environment = report.environment
     params: dict[str, Any] = {
-        "pipeline": report.get("pipeline"),
-        "pipeline_file": report.get("pipeline_file"),
-        "config_digest": report.get("config_digest"),
-        "model_digest": report.get("model_digest"),
-        "deliverable": report.get("deliverable"),
-        "ovq_version": environment.get("ovq"),
-        "openvino_version": environment.get("openvino"),
-        "nncf_version": environment.get("nncf"),
-        "torch_version": environment.get("torch"),
-        "cpu": environment.get("cpu"),
-        "cpu_count": environment.get("cpu_count"),
+        "pipeline": report.pipeline,
+        "pipeline_file": report.pipeline_file,
+        "config_digest": report.config_digest,
+        "model_digest": report.model_digest,
+        "deliverable": report.deliverable,
+        "ovq_version": environment.ovq,
+        "openvino_version": environment.openvino,
+        "nncf_version": environment.nncf,
+        "torch_version": environment.torch,
+        "cpu": environment.cpu,
+        "cpu_count": environment.cpu_count,
     }
-    for variant in _variants(report):
-        params[f"{variant['name']}.precision"] = variant.get("precision")
-        benchmark = variant.get("benchmark") or {}
-        if benchmark.get("hint") is not None:
-            params[f"{variant['name']}.hint"] = benchmark.get("hint")
+    for variant in report.variants:
+        params[f"{variant.name}.precision"] = variant.precision
+        if variant.benchmark is not None and variant.benchmark.hint is not None:
+            params[f"{variant.name}.hint"] = variant.benchmark.hint
     return {key: str(value)[:_MAX_PARAM_LENGTH] for key, value in params.items() if value is not None}
 
 
-def run_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+def run_metrics(report: ReportLike) -> dict[str, float]:
     """The run's headline metrics, named ``VARIANT.METRIC``, plus ``duration_s``."""
+    report = parse_report(report)
     metrics: dict[str, float] = {}
-    duration = _number(report.get("duration_s"))
-    if duration is not None:
-        metrics["duration_s"] = duration
-    for variant in _variants(report):
-        for suffix, keys in _VARIANT_METRICS:
-            value: Any = variant
-            for key in keys:
-                value = value.get(key) if isinstance(value, Mapping) else None
-            number = _number(value)
-            if number is not None:
-                metrics[f"{variant['name']}.{suffix}"] = number
+    if report.duration_s is not None:
+        metrics["duration_s"] = report.duration_s
+    for variant in report.variants:
+        for suffix, value in _headline_metrics(variant).items():
+            if value is not None:
+                metrics[f"{variant.name}.{suffix}"] = value
     return metrics
 
 
 def log_run(
-    report: Mapping[str, Any],
+    report: ReportLike,
     *,
     tracking_uri: str | Path,
     experiment: str = "ovq",
@@ -114,6 +119,7 @@ def log_run(
         log_run(json.loads(Path("runs/q/report.json").read_text()), tracking_uri="mlruns")
     """
     require_mlflow()
+    report = parse_report(report)
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -122,18 +128,18 @@ def log_run(
         client = MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
-        start_ms = _epoch_ms(report.get("started_at"))
+        start_ms = _epoch_ms(report.started_at)
         all_tags = {
-            "ovq.status": str(report.get("status")),
-            "ovq.pipeline": str(report.get("pipeline")),
-            **({"ovq.error_type": str(report["error"].get("type"))} if report.get("error") else {}),
+            "ovq.status": report.status,
+            "ovq.pipeline": report.pipeline,
+            **({"ovq.error_type": report.error.type} if report.error else {}),
             **(tags or {}),
         }
         run = client.create_run(
             experiment_id,
             start_time=start_ms,
             tags=all_tags,
-            run_name=run_name or f"{report.get('pipeline')} {str(report.get('started_at') or '')[:19]}",
+            run_name=run_name or f"{report.pipeline} {(report.started_at or '')[:19]}",
         )
         run_id: str = run.info.run_id
         try:
@@ -144,14 +150,14 @@ def log_run(
                 params=[Param(key, value) for key, value in run_params(report).items()],
                 tags=[RunTag(key, value) for key, value in all_tags.items()],
             )
-            client.log_dict(run_id, dict(report), "report.json")
+            client.log_dict(run_id, report.to_document(), "report.json")
         except BaseException:
             client.set_terminated(run_id, status="FAILED")
             raise
         client.set_terminated(
             run_id,
-            status="FINISHED" if report.get("status") == "succeeded" else "FAILED",
-            end_time=_epoch_ms(report.get("finished_at")),
+            status="FINISHED" if report.status == "succeeded" else "FAILED",
+            end_time=_epoch_ms(report.finished_at),
         )
     return run_id
 
@@ -170,16 +176,6 @@ def _file_store_allowed(uri: str) -> Iterator[None]:
             os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
         else:
             os.environ["MLFLOW_ALLOW_FILE_STORE"] = previous
-
-
-def _variants(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [v for v in report.get("variants") or [] if isinstance(v, Mapping) and v.get("name")]
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
 
 
 def _epoch_ms(value: Any) -> int | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ovq.report.rows import (
-    Report,
-    _dict,
+    ReportLike,
     accuracy_metric,
+    budget_limit_lines,
     fmt_bytes,
     fmt_drop,
     fmt_execution,
@@ -19,19 +19,20 @@ from ovq.report.rows import (
     row_notes,
     variant_rows,
 )
+from ovq.report.schema import parse_report
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 
-def render_console_table(report: Report) -> Table:
+def render_console_table(report: ReportLike) -> Table:
     """The final comparison table the CLI prints (rich), one row per variant."""
     from rich.table import Table
 
+    report = parse_report(report)
     rows = variant_rows(report)
     metric = accuracy_metric(rows)
-    status = str(report.get("status", "?"))
-    title = f"{report.get('pipeline', 'run')} — {status}"
+    title = f"{report.pipeline} — {report.status}"
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("variant", style="bold")
     table.add_column("precision")
@@ -62,8 +63,13 @@ def render_console_table(report: Report) -> Table:
             ", ".join(n for n in row_notes(row) if n != "deliverable"),
         ]
         table.add_row(*cells, style="dim" if row.baseline else None)
-    error = _dict(report.get("error"))
-    if error:
-        table.caption = f"failed in {error.get('stage') or '?'}: {error.get('message', '')}"
-        table.caption_style = "red"
+    captions = []
+    if report.budget is not None:
+        verdict = f"met, deliverable {report.deliverable}" if report.budget.met else "missed, no deliverable"
+        captions.append(f"budget ({'; '.join(budget_limit_lines(report))}): {verdict}")
+    if report.error is not None:
+        captions.append(f"failed in {report.error.stage or '?'}: {report.error.message}")
+    if captions:
+        table.caption = "\n".join(captions)
+        table.caption_style = "red" if report.status == "failed" else "dim"
     return table

@@ -18,7 +18,7 @@ from typing import Any
 
 from ovq.report.rows import (
     DASH,
-    Report,
+    ReportLike,
     VariantRow,
     environment_items,
     fmt_bytes,
@@ -28,6 +28,7 @@ from ovq.report.rows import (
     fmt_ratio,
     variant_rows,
 )
+from ovq.report.schema import parse_report
 from ovq.report.store import read_report, write_renderings
 from ovq.runtime.artifacts import write_text_atomic
 
@@ -54,19 +55,21 @@ def _pair(a: float | None, b: float | None) -> dict[str, float | None]:
     return {"a": a, "b": b, "delta": delta, "ratio": ratio}
 
 
-def _run_summary(report: Report) -> dict[str, Any]:
+def _run_summary(report: ReportLike) -> dict[str, Any]:
+    document = parse_report(report).to_document()
     return {
-        key: report.get(key)
+        key: document.get(key)
         for key in ("pipeline", "status", "started_at", "duration_s", "config_digest", "deliverable")
     }
 
 
-def compare_reports(report_a: Report, report_b: Report) -> dict[str, Any]:
+def compare_reports(report_a: ReportLike, report_b: ReportLike) -> dict[str, Any]:
     """Per-variant metric pairs of two runs: {"a", "b", "variants": [...], "environment": [...]}.
 
     Each variant entry has ``name``, ``present`` ("both", "a" or "b") and ``metrics``: for every key of
     ``METRICS`` a dict with ``a``, ``b``, ``delta`` (b - a) and ``ratio`` (b / a).
     """
+    report_a, report_b = parse_report(report_a), parse_report(report_b)
     rows_a = {r.name: r for r in variant_rows(report_a)}
     rows_b = {r.name: r for r in variant_rows(report_b)}
     names = list(dict.fromkeys([*rows_a, *rows_b]))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
-    Report,
+    ReportLike,
     VariantRow,
     accuracy_metric,
+    budget_check_rows,
+    budget_limit_lines,
     budget_threshold,
     environment_items,
     fmt_bytes,
@@ -23,10 +25,12 @@ from ovq.report.rows import (
     fmt_ratio,
     fmt_reduction,
     fmt_seconds,
+    null_notes,
     precision_notes,
     stage_items,
     variant_rows,
 )
+from ovq.report.schema import Report, parse_report
 
 CSS = """
 :root { --fg:#1d2125; --muted:#5f6b76; --line:#e3e6ea; --ok:#1a7f37; --bad:#c62828; --warn:#9a6700;
@@ -50,6 +54,7 @@ th, td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: rig
 th { background: var(--bg-soft); font-weight: 600; font-size: 12.5px; }
 th:first-child, td:first-child, td.l, th.l { text-align: left; }
 tr.deliverable td { background: #eaf4ff; font-weight: 600; }
+tr.missed td { color: var(--bad); }
 tr.baseline td { color: var(--muted); font-style: italic; }
 .tag { display: inline-block; font-size: 11px; padding: 0 6px; border-radius: 8px; margin-left: 4px;
        font-style: normal; font-weight: 600; }
@@ -108,28 +113,27 @@ def page(title: str, body: str) -> str:
 
 
 def header_html(report: Report) -> str:
-    status = str(report.get("status", "unknown"))
+    status = report.status
     badge = status if status in ("succeeded", "failed") else "other"
     facts = []
-    if report.get("started_at"):
-        facts.append(f"started {esc(report['started_at'])}")
-    if isinstance(report.get("duration_s"), int | float):
-        facts.append(f"took {esc(fmt_seconds(float(report['duration_s'])))}")
-    if report.get("pipeline_file"):
-        facts.append(f"<code>{esc(report['pipeline_file'])}</code>")
-    if report.get("config_digest"):
-        facts.append(f"config <code>{esc(str(report['config_digest'])[:12])}</code>")
+    if report.started_at:
+        facts.append(f"started {esc(report.started_at)}")
+    if report.duration_s is not None:
+        facts.append(f"took {esc(fmt_seconds(report.duration_s))}")
+    if report.pipeline_file:
+        facts.append(f"<code>{esc(report.pipeline_file)}</code>")
+    if report.config_digest:
+        facts.append(f"config <code>{esc(report.config_digest[:12])}</code>")
     parts = [
-        f'<h1>ovq report: {esc(report.get("pipeline", "run"))} <span class="badge {badge}">{esc(status)}</span></h1>',
+        f'<h1>ovq report: {esc(report.pipeline)} <span class="badge {badge}">{esc(status)}</span></h1>',
         '<p class="facts">' + "".join(f"<span>{f}</span>" for f in facts) + "</p>",
     ]
-    error = report.get("error")
-    if isinstance(error, Mapping):
-        where = f" in stage <code>{esc(error['stage'])}</code>" if error.get("stage") else ""
+    error = report.error
+    if error is not None:
+        where = f" in stage <code>{esc(error.stage)}</code>" if error.stage else ""
         parts.append(
-            f'<div class="error"><strong>Failed{where}</strong> ({esc(error.get("type", "error"))}): '
-            f"{esc(error.get('message', ''))}"
-            + (f'<div class="hint"><strong>Hint:</strong> {esc(error["hint"])}</div>' if error.get("hint") else "")
+            f'<div class="error"><strong>Failed{where}</strong> ({esc(error.type)}): {esc(error.message)}'
+            + (f'<div class="hint"><strong>Hint:</strong> {esc(error.hint)}</div>' if error.hint else "")
             + "</div>"
         )
     return "\n".join(parts)
@@ -234,12 +238,14 @@ def plots_html(report: Report, rows: Sequence[VariantRow]) -> str:
     from ovq.report.plots import latency_plot_svg, tradeoff_plot_svg
 
     figures = []
-    tradeoff = tradeoff_plot_svg(rows, budget_threshold(report, rows))
+    threshold = budget_threshold(report, rows)
+    tradeoff = tradeoff_plot_svg(rows, threshold)
     if tradeoff is not None:
         if any(r.accuracy_value is not None for r in rows):
             caption = "Each point is a variant: up is more accurate, right is faster."
-            if budget_threshold(report, rows) is not None:
-                caption += " The dashed line is the lowest accuracy the budget accepts."
+            if threshold is not None:
+                worst = "lowest" if rows[0].higher_is_better else "highest"
+                caption += f" The dashed line is the {worst} {threshold[0]} the budget accepts ({threshold[1]:.4g})."
         else:
             caption = "No accuracy was measured; bars compare throughput (speed-up vs FP32 after the value)."
         figures.append(f"<figure>{tradeoff}<figcaption>{esc(caption)}</figcaption></figure>")
@@ -253,17 +259,26 @@ def plots_html(report: Report, rows: Sequence[VariantRow]) -> str:
 
 
 def budget_html(report: Report) -> str:
-    budget = report.get("budget")
-    if not isinstance(budget, Mapping):
+    """The accuracy budget: its limits, the verdict, and every variant's check."""
+    budget = report.budget
+    if budget is None:
         return ""
-    entries = [e for e in budget.get("metrics") or [] if isinstance(e, Mapping)]
-    simple = [(k, v) for k, v in budget.items() if not isinstance(v, Mapping | list)]
-    parts = ["<h2>Accuracy budget</h2>"]
-    if simple:
-        parts.append(html_table(["Field", "Value"], [[esc(k), esc(v)] for k, v in simple], align="ll", css_class="kv"))
-    if entries:
-        keys = list(dict.fromkeys(k for e in entries for k, v in e.items() if not isinstance(v, Mapping | list)))
-        parts.append(html_table([esc(k) for k in keys], [[esc(e.get(k, DASH)) for k in keys] for e in entries]))
+    if budget.met:
+        verdict = f'<span class="better">met</span>; deliverable <code>{esc(budget.deliverable)}</code>'
+    else:
+        verdict = '<span class="worse">missed</span>: no deliverable'
+    where = f" on <code>{esc(budget.dataset)}</code>" if budget.dataset else ""
+    parts = [
+        "<h2>Accuracy budget</h2>",
+        f'<p class="budget">Budget{where}: {verdict}.</p>',
+        '<ul class="notes">' + "".join(f"<li>{esc(line)}</li>" for line in budget_limit_lines(report)) + "</ul>",
+    ]
+    checks = budget_check_rows(report)
+    if checks:
+        headers = ["Variant", "Verdict", "Metric", "Value", "FP32", "Drop", "Allowed drop", "Missed by"]
+        classes = ["" if row[1] == "met" else "missed" for row in checks]
+        cells = [[esc(c) for c in row] for row in checks]
+        parts.append(html_table(headers, cells, classes, align="lll"))
     return "\n".join(parts)
 
 
@@ -292,8 +307,9 @@ def environment_html(report: Report) -> str:
     return "<h2>Environment</h2>" + html_table(["", "Version / value"], rows, align="ll", css_class="kv")
 
 
-def render_html(report: Report) -> str:
+def render_html(report: ReportLike) -> str:
     """The whole report as one HTML page with inline CSS and SVG plots."""
+    report = parse_report(report)
     rows = variant_rows(report)
     sections = [header_html(report), "<h2>Variants</h2>"]
     if rows:
@@ -301,6 +317,7 @@ def render_html(report: Report) -> str:
         notes = precision_notes(report, rows)
         if any(r.baseline for r in rows):
             notes.append(BASELINE_NOTE)
+        notes += null_notes(report)
         if notes:
             sections.append('<ul class="notes">' + "".join(f"<li>{_inline_code(n)}</li>" for n in notes) + "</ul>")
         sections.append(plots_html(report, rows))
@@ -311,9 +328,9 @@ def render_html(report: Report) -> str:
     else:
         sections.append('<p class="facts">No variants were produced.</p>')
     sections += [budget_html(report), stages_html(report), environment_html(report)]
-    schema = esc(report.get("schema_version", "?"))
+    schema = esc(report.schema_version)
     sections.append(f"<footer>Rendered from report.json (schema_version {schema}) by ovq.</footer>")
-    title = f"ovq report: {report.get('pipeline', 'run')} ({report.get('status', '?')})"
+    title = f"ovq report: {report.pipeline} ({report.status})"
     return page(title, "\n".join(s for s in sections if s))
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
-    Report,
+    ReportLike,
     VariantRow,
     accuracy_metric,
+    budget_check_rows,
+    budget_limit_lines,
     environment_items,
     fmt_bytes,
     fmt_drop,
@@ -22,11 +24,13 @@ from ovq.report.rows import (
     fmt_ratio,
     fmt_reduction,
     fmt_seconds,
+    null_notes,
     precision_notes,
     row_notes,
     stage_items,
     variant_rows,
 )
+from ovq.report.schema import Report, parse_report
 
 
 def _cell(text: Any) -> str:
@@ -45,29 +49,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str = ""
 
 def header_lines(report: Report) -> list[str]:
     """Title, status line and, for a failed run, the error with its hint."""
-    status = str(report.get("status", "unknown"))
-    lines = [f"# ovq report: {report.get('pipeline', 'run')}", ""]
-    facts = [f"**Status:** {status}"]
-    if report.get("started_at"):
-        facts.append(f"started {report['started_at']}")
-    if isinstance(report.get("duration_s"), int | float):
-        facts.append(f"took {fmt_seconds(float(report['duration_s']))}")
-    if report.get("pipeline_file"):
-        facts.append(f"pipeline file `{report['pipeline_file']}`")
-    if report.get("config_digest"):
-        facts.append(f"config `{str(report['config_digest'])[:12]}`")
+    lines = [f"# ovq report: {report.pipeline}", ""]
+    facts = [f"**Status:** {report.status}"]
+    if report.started_at:
+        facts.append(f"started {report.started_at}")
+    if report.duration_s is not None:
+        facts.append(f"took {fmt_seconds(report.duration_s)}")
+    if report.pipeline_file:
+        facts.append(f"pipeline file `{report.pipeline_file}`")
+    if report.config_digest:
+        facts.append(f"config `{report.config_digest[:12]}`")
     lines += [" · ".join(facts), ""]
-    error = report.get("error")
-    if isinstance(error, Mapping):
-        where = f" in stage `{error['stage']}`" if error.get("stage") else ""
-        lines += [f"> **Failed{where}** ({error.get('type', 'error')}): {error.get('message', '')}"]
-        if error.get("hint"):
-            lines += [">", f"> **Hint:** {error['hint']}"]
+    error = report.error
+    if error is not None:
+        where = f" in stage `{error.stage}`" if error.stage else ""
+        lines += [f"> **Failed{where}** ({error.type}): {error.message}"]
+        if error.hint:
+            lines += [">", f"> **Hint:** {error.hint}"]
         lines.append("")
     return lines
 
 
-def variant_table(report: Report, rows: Sequence[VariantRow]) -> str:
+def variant_table(report: ReportLike, rows: Sequence[VariantRow]) -> str:
     metric = accuracy_metric(rows)
     headers = ["Variant", "Precision", "Size", "vs FP32"]
     if metric is not None:
@@ -125,35 +128,38 @@ def settings_table(rows: Sequence[VariantRow]) -> str:
 
 
 def budget_lines(report: Report) -> list[str]:
-    budget = report.get("budget")
-    if not isinstance(budget, Mapping):
+    """The accuracy budget: its limits, the verdict, and every variant's check."""
+    budget = report.budget
+    if budget is None:
         return []
-    simple = [(k, v) for k, v in budget.items() if not isinstance(v, Mapping | list)]
-    lines = ["## Accuracy budget", ""]
-    if simple:
-        lines += [table(["Field", "Value"], simple, align="ll"), ""]
-    for entry in budget.get("metrics") or []:
-        if isinstance(entry, Mapping):
-            lines.append("- " + ", ".join(f"{k}: {v}" for k, v in entry.items() if not isinstance(v, Mapping | list)))
-    if budget.get("metrics"):
-        lines.append("")
+    verdict = f"met; deliverable **{budget.deliverable}**" if budget.met else "**missed**: no deliverable"
+    where = f" on `{budget.dataset}`" if budget.dataset else ""
+    select = f", the {budget.select} passing variant is delivered" if budget.select else ""
+    lines = ["## Accuracy budget", "", f"Budget{where}{select}: {verdict}.", ""]
+    lines += [f"- {line}" for line in budget_limit_lines(report)] + [""]
+    checks = budget_check_rows(report)
+    if checks:
+        headers = ["Variant", "Verdict", "Metric", "Value", "FP32", "Drop", "Allowed drop", "Missed by"]
+        lines += [table(headers, checks, align="lll" + "r" * 5), ""]
     return lines
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: ReportLike) -> str:
     """The whole report as Markdown: header, variants, settings, budget, stages, environment."""
+    report = parse_report(report)
     rows = variant_rows(report)
     lines = header_lines(report)
     lines += ["## Variants", ""]
     if rows:
         lines += [variant_table(report, rows), ""]
-        if report.get("deliverable"):
-            lines += [f"Deliverable: **{report['deliverable']}**", ""]
+        if report.deliverable:
+            lines += [f"Deliverable: **{report.deliverable}**", ""]
         lines += [f"- {note}" for note in precision_notes(report, rows)]
         if any(r.noisy for r in rows):
             lines.append("- *noisy*: the throughput varied a lot across repeats; rerun on a quieter machine.")
         if any(r.baseline for r in rows):
             lines.append(f"- {BASELINE_NOTE}")
+        lines += [f"- {note}" for note in null_notes(report)]
         lines.append("")
         if any(r.throughput_fps is not None for r in rows):
             lines += ["### Benchmark settings", "", settings_table(rows), ""]

@@ -1,12 +1,12 @@
 """Everything a human reads about a run, rendered from report.json alone.
 
-The report dict (RUN_DIR/report.json, schema_version 1) is the single source: the console table, report.md
-and report.html are views of it and never read anything else. Only the contract's core fields are relied
-on; every other field is optional, so a failed run, a run without accuracy or benchmark numbers, or a report
-written by an older ovq still renders.
+The report (RUN_DIR/report.json, ``ovq.report.schema.Report``) is the single source: the console table,
+report.md and report.html are views of it and never read anything else. Every view accepts a parsed
+``Report`` or a report.json document (any readable schema version), so a failed run, a run without
+accuracy or benchmark numbers, or a report written by an older ovq still renders.
 
     >>> from ovq.report.markdown import render_markdown
-    >>> markdown = render_markdown(json.loads(Path("runs/x/report.json").read_text()))
+    >>> markdown = render_markdown(read_report("runs/x"))
 
 This module holds the pieces every view shares (the per-variant row model and number formatting); the views
 live in console.py, markdown.py and html.py, the SVG plots in plots.py.
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from ovq.report.schema import Report, VariantReport, parse_report
 
-Report = Mapping[str, Any]
+# What every view accepts: a parsed report, or a report.json document (validated on the way in).
+ReportLike = Report | Mapping[str, Any]
 
 # Runtimes other than OpenVINO: their variants are baselines (what a user would run instead of ovq).
 BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime"}
@@ -29,17 +29,6 @@ BASELINE_NOTE = (
     "Baselines (PyTorch eager, ONNX Runtime) are measured the way their users run them: one model or "
     "session, synchronous calls in a loop, threads = cores."
 )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _number(value: Any) -> float | None:
-    # bool is an int subclass; a flag must never be plotted or formatted as a number.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 @dataclass
@@ -92,75 +81,72 @@ class VariantRow:
         return self.name
 
 
-def reference_variant(variants: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def reference_variant(variants: Sequence[VariantReport]) -> VariantReport | None:
     """The variant sizes and speed-ups are relative to: ovq's own FP32 (the pipeline's first variant)."""
-    own = [v for v in variants if not v.get("baseline") and v.get("runtime", "openvino") == "openvino"]
-    for candidate in (
-        [v for v in own if v.get("name") == "fp32"],
-        [v for v in own if v.get("precision") == "fp32"],
-    ):
+    own = [v for v in variants if not v.baseline and v.runtime == "openvino"]
+    for candidate in ([v for v in own if v.name == "fp32"], [v for v in own if v.precision == "fp32"]):
         if candidate:
             return candidate[0]
     return own[0] if own else None
 
 
-def variant_rows(report: Report) -> list[VariantRow]:
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def variant_rows(report: ReportLike) -> list[VariantRow]:
     """Rows for every variant of `report`, with size ratios and speed-ups filled in where computable."""
-    variants = [v for v in report.get("variants") or [] if isinstance(v, Mapping)]
-    reference = reference_variant(variants)
-    reference_size = _number(reference.get("size_bytes")) if reference else None
-    reference_fps = _number(_dict(reference.get("benchmark")).get("throughput_fps")) if reference else None
-    deliverable = report.get("deliverable")
+    report = parse_report(report)
+    reference = reference_variant(report.variants)
+    reference_size = _float(reference.size_bytes) if reference else None
+    reference_fps = reference.benchmark.throughput_fps if reference and reference.benchmark else None
     rows = []
-    for variant in variants:
-        accuracy = _dict(variant.get("accuracy"))
-        bench = _dict(variant.get("benchmark"))
-        latency = _dict(bench.get("latency_ms"))
-        size = _number(variant.get("size_bytes"))
-        size_ratio = _number(variant.get("size_ratio"))
+    for variant in report.variants:
+        accuracy, bench = variant.accuracy, variant.benchmark
+        size = _float(variant.size_bytes)
+        size_ratio = variant.size_ratio
         if size_ratio is None and size is not None and reference_size:
             size_ratio = size / reference_size
-        fps = _number(bench.get("throughput_fps"))
+        fps = bench.throughput_fps if bench else None
         # The benchmark stage's speed-up pairs interleaved repeats, which beats a ratio of two medians.
-        speedup = _number(bench.get("speedup_vs_reference"))
+        speedup = bench.speedup_vs_reference if bench else None
         if speedup is None and fps is not None and reference_fps:
             speedup = fps / reference_fps
-        percentiles = bench.get("latency_percentiles_ms")
-        execution = _dict(variant.get("execution_precision"))
+        latency = bench.latency_ms if bench else None
         rows.append(
             VariantRow(
-                name=str(variant.get("name", "?")),
-                precision=str(variant.get("precision", "?")),
-                runtime=str(variant.get("runtime") or "openvino"),
-                baseline=bool(variant.get("baseline")),
-                deliverable=deliverable is not None and variant.get("name") == deliverable,
-                source=variant.get("source"),
-                model_path=variant.get("model_path"),
+                name=variant.name,
+                precision=variant.precision,
+                runtime=variant.runtime,
+                baseline=variant.baseline,
+                deliverable=report.deliverable is not None and variant.name == report.deliverable,
+                source=variant.source,
+                model_path=variant.model_path,
                 size_bytes=size,
                 size_ratio=size_ratio,
-                accuracy_metric=accuracy.get("metric"),
-                accuracy_value=_number(accuracy.get("value")),
-                accuracy_drop=_number(accuracy.get("drop")),
-                higher_is_better=accuracy.get("higher_is_better") is not False,
+                accuracy_metric=accuracy.metric if accuracy else None,
+                accuracy_value=accuracy.value if accuracy else None,
+                accuracy_drop=accuracy.drop if accuracy else None,
+                higher_is_better=accuracy.higher_is_better if accuracy else True,
                 throughput_fps=fps,
-                latency_median_ms=_number(latency.get("median", latency.get("p50"))),
-                latency_p90_ms=_number(latency.get("p90")),
-                latency_p99_ms=_number(latency.get("p99")),
-                latency_percentiles_ms=[float(x) for x in percentiles or [] if _number(x) is not None],
+                latency_median_ms=(latency.median if latency.median is not None else latency.p50) if latency else None,
+                latency_p90_ms=latency.p90 if latency else None,
+                latency_p99_ms=latency.p99 if latency else None,
+                latency_percentiles_ms=list(bench.latency_percentiles_ms) if bench else [],
                 speedup=speedup,
-                hint=bench.get("hint"),
-                inference_precision=bench.get("inference_precision"),
-                num_requests=_number(bench.get("num_requests")),
-                num_streams=_number(bench.get("num_streams")),
-                num_threads=_number(bench.get("num_threads")),
-                count=_number(bench.get("count")),
-                duration_s=_number(bench.get("duration_s")),
-                first_inference_ms=_number(bench.get("first_inference_ms")),
-                compile_ms=_number(bench.get("compile_ms")),
-                repeats=_number(bench.get("repeats")),
-                spread=_number(bench.get("spread")),
-                noisy=bool(bench.get("noisy")),
-                execution_precision={k: n for k, v in execution.items() if (n := _number(v)) is not None},
+                hint=bench.hint if bench else None,
+                inference_precision=bench.inference_precision if bench else None,
+                num_requests=_float(bench.num_requests) if bench else None,
+                num_streams=_float(bench.num_streams) if bench else None,
+                num_threads=_float(bench.num_threads) if bench else None,
+                count=_float(bench.count) if bench else None,
+                duration_s=bench.duration_s if bench else None,
+                first_inference_ms=bench.first_inference_ms if bench else None,
+                compile_ms=bench.compile_ms if bench else None,
+                repeats=_float(bench.repeats) if bench else None,
+                spread=bench.spread if bench else None,
+                noisy=bench.noisy if bench else False,
+                execution_precision={k: float(v) for k, v in (variant.execution_precision or {}).items()},
             )
         )
     return rows
@@ -171,37 +157,70 @@ def accuracy_metric(rows: Sequence[VariantRow]) -> str | None:
     return next((r.accuracy_metric for r in rows if r.accuracy_metric), None)
 
 
-def budget_threshold(report: Report, rows: Sequence[VariantRow]) -> tuple[str | None, float] | None:
-    """The lowest acceptable metric value (highest, if lower is better) implied by the budget, if any.
+def budget_threshold(report: ReportLike, rows: Sequence[VariantRow]) -> tuple[str, float] | None:
+    """The worst acceptable value of the plotted metric under the budget: (metric, value), if any.
 
-    Budgets are read tolerantly: an explicit ``threshold``/``min_value``, or a ``max_drop`` (absolute, or
-    relative when ``drop_type``/``mode`` says so) from the ``reference`` value or the FP32 variant's value.
-    With several budget metrics, the one matching the plotted metric is used.
+    The plotted metric is the variants' first (``accuracy``) metric; it has a threshold only when the budget
+    limits it (``budget.metrics[metric]``). The reference value is the one the budget gate compared with
+    (its checks), else the FP32 reference's score.
     """
-    budget = report.get("budget")
-    if not isinstance(budget, Mapping):
-        return None
-    entries = [e for e in budget.get("metrics") or [] if isinstance(e, Mapping)] or [budget]
+    report = parse_report(report)
     metric = accuracy_metric(rows)
-    entry = next((e for e in entries if e.get("metric") in (None, metric)), None)
-    if entry is None:
+    if report.budget is None or metric is None or metric not in report.budget.metrics:
         return None
-    for key in ("threshold", "min_value", "minimum", "max_value"):
-        if (value := _number(entry.get(key))) is not None:
-            return metric, value
-    max_drop = _number(entry.get("max_drop", entry.get("max_accuracy_drop")))
-    if max_drop is None:
-        return None
-    reference = _number(entry.get("reference"))
-    if reference is None:
-        ref_row = next((r for r in rows if r.name == "fp32" and r.accuracy_value is not None), None)
-        reference = ref_row.accuracy_value if ref_row else None
-    if reference is None:
-        return None
-    higher_is_better = entry.get("higher_is_better", rows[0].higher_is_better if rows else True) is not False
-    relative = str(entry.get("drop_type", entry.get("mode", "absolute"))).lower() == "relative"
-    drop = max_drop * abs(reference) if relative else max_drop
-    return metric, reference - drop if higher_is_better else reference + drop
+    checks = [c for v in report.budget.variants.values() for c in v.checks if c.metric == metric]
+    check = next((c for c in checks if c.reference is not None), None)
+    if check is not None and check.reference is not None:
+        reference, higher_is_better = check.reference, check.higher_is_better
+    else:
+        variant = reference_variant(report.variants)
+        score = variant.metrics.get(metric) if variant else None
+        if score is None or score.value is None:
+            return None
+        reference, higher_is_better = score.value, score.higher_is_better
+    threshold = report.budget.threshold(metric, reference, higher_is_better=higher_is_better)
+    return None if threshold is None else (metric, threshold)
+
+
+def budget_limit_lines(report: ReportLike) -> list[str]:
+    """One sentence per budgeted metric, e.g. ``top1: drop at most 0.01 (absolute) -> at least 0.9733``."""
+    report = parse_report(report)
+    if report.budget is None:
+        return []
+    reference = reference_variant(report.variants)
+    lines = []
+    for metric, limit in report.budget.metrics.items():
+        line = f"{metric}: drop at most {limit.max_drop:.4g} ({limit.drop_type})"
+        score = reference.metrics.get(metric) if reference else None
+        if score is not None and score.value is not None:
+            bound = report.budget.threshold(metric, score.value, higher_is_better=score.higher_is_better)
+            if bound is not None:
+                line += f" → {'at least' if score.higher_is_better else 'at most'} {bound:.4g}"
+        lines.append(line)
+    return lines
+
+
+def budget_check_rows(report: ReportLike) -> list[list[str]]:
+    """[variant, verdict, metric, value, reference, drop, allowed, missed by] per budget check."""
+    report = parse_report(report)
+    if report.budget is None:
+        return []
+    rows = []
+    for name, verdict in report.budget.variants.items():
+        for check in verdict.checks:
+            rows.append(
+                [
+                    name,
+                    "met" if check.met else "missed",
+                    check.metric,
+                    fmt_metric(check.value),
+                    fmt_metric(check.reference),
+                    DASH if check.drop is None else f"{check.drop:+.4g}",
+                    f"{check.max_drop:.4g}" + (" rel." if check.drop_type == "relative" else ""),
+                    DASH if not check.missed_by else f"{check.missed_by:.4g}",
+                ]
+            )
+    return rows
 
 
 # ---- number formatting shared by every view ------------------------------------------------------------
@@ -296,11 +315,12 @@ def row_notes(row: VariantRow) -> list[str]:
 _SPEED_FLAGS = ("avx2", "avx512", "vnni", "amx", "bf16", "fp16")
 
 
-def environment_items(report: Report) -> list[tuple[str, str]]:
+def environment_items(report: ReportLike) -> list[tuple[str, str]]:
     """(key, value) pairs of the environment block, lists joined, in a stable useful order."""
-    environment = _dict(report.get("environment"))
+    environment = parse_report(report).environment.model_dump()
     order = ["ovq", "openvino", "nncf", "torch", "python", "platform", "cpu", "cpu_count"]
-    keys = [k for k in order if k in environment] + sorted(k for k in environment if k not in order)
+    keys = [k for k in order if environment.get(k) is not None]
+    keys += sorted(k for k in environment if k not in order and environment[k] not in (None, []))
     items = []
     for key in keys:
         value = environment[key]
@@ -309,32 +329,28 @@ def environment_items(report: Report) -> list[tuple[str, str]]:
             value = [f for f in value if any(s in str(f) for s in _SPEED_FLAGS)] or value
         if isinstance(value, list | tuple):
             value = " ".join(map(str, value))
-        items.append((key, str(value) if value is not None else DASH))
+        items.append((key, str(value)))
     return items
 
 
-def stage_items(report: Report) -> list[dict[str, Any]]:
-    """The stages list with missing fields defaulted, for tables."""
-    stages = []
-    for stage in report.get("stages") or []:
-        if isinstance(stage, Mapping):
-            stages.append(
-                {
-                    "name": str(stage.get("name", "?")),
-                    "kind": str(stage.get("kind") or stage.get("name", "?")),
-                    "status": str(stage.get("status", "?")),
-                    "duration_s": _number(stage.get("duration_s")),
-                    "cached": bool(stage.get("cached")),
-                }
-            )
-    return stages
+def stage_items(report: ReportLike) -> list[dict[str, Any]]:
+    """The stages as plain dicts (name, kind, status, duration_s, cached), for tables."""
+    return [
+        {"name": s.name, "kind": s.kind, "status": s.status, "duration_s": s.duration_s, "cached": s.cached}
+        for s in parse_report(report).stages
+    ]
 
 
-def precision_notes(report: Report, rows: Sequence[VariantRow]) -> list[str]:
+def null_notes(report: ReportLike) -> list[str]:
+    """Why numbers are missing: one sentence per entry of the report's ``nulls`` map."""
+    return [f"`{pointer}` is empty: {reason}" for pointer, reason in parse_report(report).nulls.items()]
+
+
+def precision_notes(report: ReportLike, rows: Sequence[VariantRow]) -> list[str]:
     """Sentences about how FP32 was measured and which FP32 execution was faster, for every view."""
     notes = []
-    reference = reference_variant([v for v in report.get("variants") or [] if isinstance(v, Mapping)])
-    ref_row = next((r for r in rows if reference is not None and r.name == reference.get("name")), None)
+    reference = reference_variant(parse_report(report).variants)
+    ref_row = next((r for r in rows if reference is not None and r.name == reference.name), None)
     if ref_row is not None and ref_row.inference_precision:
         if ref_row.inference_precision.lower() in ("f32", "fp32"):
             notes.append(

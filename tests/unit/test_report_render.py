@@ -1,15 +1,19 @@
-"""Rendering report.json into Markdown, HTML and the console table; comparing two runs."""
+"""Rendering report.json into Markdown, HTML and the console table; comparing two runs.
+
+Every report here is a golden file written by a REAL run (tests/fixtures/reports/regenerate.py); the expected
+numbers are read from the golden itself, so a renderer that reads the wrong field fails.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from ovq.report.console import render_console_table
 from ovq.report.diff import (
@@ -21,211 +25,33 @@ from ovq.report.diff import (
 )
 from ovq.report.html import render_html
 from ovq.report.markdown import render_markdown
-from ovq.report.rows import (
-    budget_threshold,
-    variant_rows,
-)
+from ovq.report.rows import budget_threshold, variant_rows
+
+GOLDENS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+GOLDEN_NAMES = sorted(p.stem for p in GOLDENS.glob("*.json"))
 
 
-def _percentiles(median: float, tail: float) -> list[float]:
-    # A plausible latency distribution: flat body, growing tail.
-    return [median * (0.8 + 0.4 * p / 100) + tail * max(0.0, (p - 90) / 10) ** 2 for p in range(101)]
+def golden(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((GOLDENS / f"{name}.json").read_text(encoding="utf-8"))
+    return document
 
 
-def _benchmark(fps: float, median: float, precision: str, *, noisy: bool = False, hint: str = "throughput") -> dict:
-    percentiles = _percentiles(median, median * 0.5)
-    return {
-        "hint": hint,
-        "inference_precision": precision,
-        "num_requests": 2 if hint == "throughput" else 1,
-        "num_streams": 2 if hint == "throughput" else 1,
-        "num_threads": 2,
-        "count": int(fps * 10),
-        "duration_s": 10.02,
-        "throughput_fps": fps,
-        "latency_ms": {
-            "median": percentiles[50],
-            "average": sum(percentiles) / 101,
-            "min": percentiles[0],
-            "max": percentiles[100],
-            "p50": percentiles[50],
-            "p90": percentiles[90],
-            "p95": percentiles[95],
-            "p99": percentiles[99],
-        },
-        "latency_percentiles_ms": percentiles,
-        "first_inference_ms": median * 3,
-        "compile_ms": 412.5,
-        "repeats": 3,
-        "throughput_fps_runs": [fps * 0.97, fps, fps * 1.02],
-        "spread": 0.18 if noisy else 0.05,
-        "noisy": noisy,
-    }
+def variant(report: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(v for v in report["variants"] if v["name"] == name)
+    return found
 
 
-def full_report() -> dict[str, Any]:
-    """A fabricated succeeded report using every field of the contract, plus two baselines."""
-    accuracy = {
-        "metric": "top1",
-        "dataset": "validation",
-        "reference": 0.9833,
-        "higher_is_better": True,
-        "samples": 540,
-    }
-    return {
-        "schema_version": 1,
-        "status": "succeeded",
-        "pipeline": "quickstart",
-        "pipeline_file": "pipelines/quickstart.yaml",
-        "config_digest": "3f2a9c1e0b7d55aa",
-        "started_at": "2026-11-22T05:00:00Z",
-        "finished_at": "2026-11-22T05:01:12Z",
-        "duration_s": 72.4,
-        "environment": {
-            "ovq": "0.1.0",
-            "openvino": "2026.4.1",
-            "nncf": "3.4.0",
-            "torch": "2.13.0",
-            "python": "3.11.7",
-            "platform": "Linux-x86_64",
-            "cpu": "Intel(R) Xeon(R) Processor",
-            "cpu_count": 2,
-            "cpu_flags": ["sse4_2", "avx2", "avx512f", "avx512_vnni", "amx_int8"],
-        },
-        "stages": [
-            {
-                "name": "export",
-                "kind": "export",
-                "status": "succeeded",
-                "duration_s": 3.2,
-                "cached": True,
-                "details": {},
-            },
-            {
-                "name": "int8",
-                "kind": "quantize",
-                "status": "succeeded",
-                "duration_s": 11.9,
-                "cached": False,
-                "details": {},
-            },
-            {
-                "name": "benchmark",
-                "kind": "benchmark",
-                "status": "succeeded",
-                "duration_s": 45.0,
-                "cached": False,
-                "details": {},
-            },
-        ],
-        "variants": [
-            {
-                "name": "fp32",
-                "precision": "fp32",
-                "source": None,
-                "model_path": "runs/x/export/model.xml",
-                "size_bytes": 102_400_000,
-                "size_ratio": 1.0,
-                "compile": {"hint": "throughput"},
-                "accuracy": {**accuracy, "value": 0.9833, "drop": 0.0},
-                "benchmark": _benchmark(29.5, 67.0, "f32"),
-                "execution_precision": {"f32": 114, "i32": 2},
-            },
-            {
-                "name": "fp32_default",
-                "precision": "fp32",
-                "source": "fp32",
-                "model_path": "runs/x/export/model.xml",
-                "size_bytes": 102_400_000,
-                "size_ratio": 1.0,
-                "compile": {"hint": "throughput"},
-                "accuracy": {**accuracy, "value": 0.9815, "drop": 0.0018},
-                "benchmark": _benchmark(41.0, 48.0, "bf16", noisy=True),
-                "execution_precision": {"bf16": 57, "f32": 57, "i32": 2},
-            },
-            {
-                "name": "int8",
-                "precision": "int8",
-                "source": "fp32",
-                "model_path": "runs/x/int8/model.xml",
-                "size_bytes": 26_100_000,
-                "size_ratio": 0.2549,
-                "compile": {"hint": "throughput"},
-                "accuracy": {**accuracy, "value": 0.9796, "drop": 0.0037},
-                "benchmark": _benchmark(97.3, 20.4, "bf16"),
-                "execution_precision": {"u8": 57, "i8": 56, "f32": 2, "i32": 2},
-            },
-            {
-                "name": "pytorch_eager",
-                "precision": "fp32",
-                "source": None,
-                "baseline": True,
-                "runtime": "pytorch",
-                "model_path": None,
-                "size_bytes": 102_200_000,
-                "size_ratio": None,
-                "compile": None,
-                "accuracy": None,
-                "benchmark": _benchmark(14.2, 70.1, "f32", hint="latency"),
-                "execution_precision": None,
-            },
-            {
-                "name": "onnxruntime_int8",
-                "precision": "int8",
-                "source": "onnxruntime_fp32",
-                "baseline": True,
-                "runtime": "onnxruntime",
-                "model_path": "runs/x/baselines/baseline_int8.onnx",
-                "size_bytes": 25_900_000,
-                "size_ratio": None,
-                "compile": None,
-                "accuracy": None,
-                "benchmark": _benchmark(81.0, 12.3, "int8", hint="latency"),
-                "execution_precision": None,
-            },
-        ],
-        "budget": {"metric": "top1", "max_drop": 0.01, "drop_type": "absolute", "met": True},
-        "deliverable": "int8",
-        "error": None,
-    }
+def console_text(report: dict[str, Any]) -> str:
+    console = Console(width=250, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(render_console_table(report))
+    return console.export_text()
 
 
-def failed_report() -> dict[str, Any]:
-    """A run that failed in quantize: only the core fields, FP32 not benchmarked."""
-    return {
-        "schema_version": 1,
-        "status": "failed",
-        "pipeline": "quickstart",
-        "started_at": "2026-11-22T05:00:00Z",
-        "duration_s": 4.1,
-        "environment": {
-            "ovq": "0.1.0",
-            "openvino": "2026.4.1",
-            "nncf": "3.4.0",
-            "torch": "2.13.0",
-            "cpu": "Xeon",
-        },
-        "stages": [
-            {"name": "export", "status": "succeeded", "duration_s": 3.0},
-            {"name": "quantize", "status": "failed", "duration_s": 1.1},
-        ],
-        "variants": [
-            {
-                "name": "fp32",
-                "precision": "fp32",
-                "model_path": "runs/y/export/model.xml",
-                "size_bytes": 40_000,
-                "accuracy": None,
-                "benchmark": None,
-            },
-        ],
-        "error": {
-            "stage": "quantize",
-            "type": "DataMismatchError",
-            "message": "calibration item 0 has shape [1, 3, 8, 8]; the model expects [1, 1, 8, 8]",
-            "hint": "make the dataset yield arrays shaped like the model's inputs",
-        },
-    }
+def markdown_row(markdown: str, label: str) -> list[str]:
+    """The cells of `label`'s row in the variants table (the first table a variant appears in)."""
+    lines = [line for line in markdown.splitlines() if line.startswith(f"| {label} |")]
+    assert lines, label
+    return [cell.strip() for cell in lines[0].strip("|").split("|")]
 
 
 def _no_external_references(text: str) -> None:
@@ -234,167 +60,192 @@ def _no_external_references(text: str) -> None:
     assert not re.search(r"""(src|href)=["'](?!#)""", text), "only in-page references are allowed"
 
 
-def test_html_of_full_report_is_self_contained_and_has_the_numbers() -> None:
-    page = render_html(full_report())
+def test_the_goldens_cover_the_cases_the_renderers_must_handle() -> None:
+    assert set(GOLDEN_NAMES) >= {"quickstart", "budget_missed", "failed", "accuracy_control", "precision"}
+
+
+@pytest.mark.parametrize("name", GOLDEN_NAMES)
+def test_every_golden_renders_in_every_view(name: str) -> None:
+    report = golden(name)
+    markdown, page, console = render_markdown(report), render_html(report), console_text(report)
     _no_external_references(page)
-    assert page.startswith("<!DOCTYPE html>")
-    assert page.count("<svg") == 2  # the trade-off scatter and the latency distribution
-    for text in (
-        "quickstart",
-        "succeeded",
-        "fp32_default",
-        "pytorch_eager",
-        "onnxruntime_int8",
-        "97.3",
-        "3.30×",
-        "−75%",
-        "0.9796",
-        "+0.0037",
-        "u8 49%",
-        "noisy",
-        "deliverable",
-        "budget: 0.9733",
-        "Accuracy vs throughput",
-        "Latency distribution",
-        "cached",
-        "avx512_vnni",
-        "true f32",
-    ):
-        assert text in page, text
-    assert "sse4_2" not in page  # only the flags that matter for speed are listed
+    assert markdown.startswith(f"# ovq report: {report['pipeline']}")
+    assert f"**Status:** {report['status']}" in markdown
+    assert f'class="badge {report["status"]}"' in page
+    assert "schema_version 2" in page
+    for entry in report["variants"]:
+        assert entry["name"] in markdown and entry["name"] in page and entry["name"] in console
+    for stage in report["stages"]:
+        assert f"| {stage['name']} | {stage['kind']} | {stage['status']} |" in markdown
+    if report["error"] is not None:
+        assert report["error"]["message"] in markdown and report["error"]["type"] in page
+        assert f"failed in {report['error']['stage']}" in console
 
 
-def test_markdown_of_full_report() -> None:
-    markdown = render_markdown(full_report())
-    assert markdown.startswith("# ovq report: quickstart")
-    table_lines = [line for line in markdown.splitlines() if line.startswith("| **int8**")]
-    assert len(table_lines) == 1
-    cells = [c.strip() for c in table_lines[0].strip("|").split("|")]
-    assert cells[:6] == ["**int8**", "int8", "26.1 MB", "−75%", "0.9796", "+0.0037"]
-    assert cells[6] == "97.3" and cells[7] == "3.30×"
+def test_quickstart_budget_line_deliverable_and_numbers() -> None:
+    report = golden("quickstart")
+    fp32, int8 = variant(report, "fp32"), variant(report, "int8")
+    bound = fp32["accuracy"]["value"] - report["budget"]["metrics"]["top1"]["max_drop"]
+    rows = variant_rows(report)
+    assert budget_threshold(report, rows) == ("top1", pytest.approx(bound))
+
+    page = render_html(report)
+    assert f"budget: {bound:.4g}" in page  # the dashed line of the trade-off plot
+    assert f"The dashed line is the lowest top1 the budget accepts ({bound:.4g})" in page
+    assert page.count("<svg") == 2
+    deliverable_rows = re.findall(r'<tr class="deliverable"><td class="l">([^<]*)<', page)
+    assert deliverable_rows == ["int8"]
+
+    markdown = render_markdown(report)
+    assert f"- top1: drop at most 0.01 (absolute) → at least {bound:.4g}" in markdown
+    assert "Budget on `validation`, the fastest passing variant is delivered: met; deliverable **int8**." in markdown
+    cells = markdown_row(markdown, "**int8**")
+    assert cells[1] == "int8" and cells[4] == f"{int8['accuracy']['value']:.4f}"
+    assert cells[5] == f"{int8['accuracy']['drop']:+.4f}"
+    assert cells[6] == f"{int8['benchmark']['throughput_fps']:,.1f}"
+    assert cells[7] == f"{int8['benchmark']['speedup_vs_reference']:.2f}×"
+    reduction = 1 - int8["size_ratio"]
+    assert cells[3] == f"−{reduction:.0%}"
     assert "deliverable" in cells[-1]
     assert "Deliverable: **int8**" in markdown
-    assert "| export | export | succeeded | 3.2 s | yes |" in markdown
-    assert "noisy (spread 18%)" in markdown
+    assert "true f32" in markdown
+
+    console = console_text(report)
+    assert "int8 ★" in console and "fp32 ★" not in console
+    assert f"top1: drop at most 0.01 (absolute) → at least {bound:.4g}): met, deliverable int8" in console
 
 
-def test_failed_report_renders_error_and_hint_everywhere() -> None:
-    report = failed_report()
+def test_accuracy_control_drops_and_per_variant_verdicts() -> None:
+    report = golden("accuracy_control")
     markdown = render_markdown(report)
-    assert "**Status:** failed" in markdown
-    assert "> **Failed in stage `quantize`** (DataMismatchError): calibration item 0" in markdown
-    assert "> **Hint:** make the dataset yield" in markdown
+    verdicts = report["budget"]["variants"]
+    assert report["deliverable"] == "int8" and verdicts["int8"]["met"] is True
+    for name in ("ptq_int8", "int8"):
+        entry = variant(report, name)
+        label = f"**{name}**" if name == report["deliverable"] else name
+        assert markdown_row(markdown, label)[5] == f"{entry['accuracy']['drop']:+.4f}"
+        check = verdicts[name]["checks"][0]
+        check_cells = [
+            c.strip()
+            for c in next(
+                line
+                for line in markdown.splitlines()
+                if line.startswith(f"| {name} | {'met' if check['met'] else 'missed'} |")
+            )
+            .strip("|")
+            .split("|")
+        ]
+        assert check_cells[2:6] == [
+            "top1",
+            f"{check['value']:.4f}",
+            f"{check['reference']:.4f}",
+            f"{check['drop']:+.4g}",
+        ]
+    # Plain PTQ of this model loses more than the budget allows; accuracy control recovers it.
+    assert variant(report, "ptq_int8")["accuracy"]["drop"] > 0.01 >= variant(report, "int8")["accuracy"]["drop"]
+    assert "| ptq_int8 | missed | top1 |" in markdown
+
+
+def test_budget_missed_has_no_deliverable_and_says_why_numbers_are_empty() -> None:
+    report = golden("budget_missed")
+    assert report["deliverable"] is None and report["budget"]["met"] is False
+    # The plotted metric is the first one (cosine); its budget line sits max_drop below FP32's value.
+    check = report["budget"]["variants"]["int8"]["checks"][0]
+    bound = check["reference"] - report["budget"]["metrics"]["cosine"]["max_drop"]
+    assert budget_threshold(report, variant_rows(report)) == ("cosine", pytest.approx(bound))
+    markdown = render_markdown(report)
+    assert "**missed**: no deliverable" in markdown
+    assert "- mse: drop at most 0 (relative)" in markdown
+    # A relative drop from FP32's own MSE of zero is infinite: written as null, with the reason.
+    assert report["budget"]["variants"]["int8"]["checks"][1]["drop"] is None
+    assert report["nulls"]["/budget/variants/int8/checks/1/drop"] == "Infinity"
+    assert "| int8 | missed | mse |" in markdown
+    assert "`/budget/variants/int8/checks/1/drop` is empty: Infinity" in markdown
+    page = render_html(report)
+    assert f"budget: {bound:.4g}" in page
+    assert '<span class="worse">missed</span>: no deliverable' in page
+    assert "<code>/budget/variants/int8/checks/1/drop</code> is empty: Infinity" in page
+    console = console_text(report)
+    assert "missed, no deliverable" in console and "★" not in console
+
+
+def test_failed_run_renders_error_and_hint_everywhere() -> None:
+    report = golden("failed")
+    error = report["error"]
+    markdown = render_markdown(report)
+    assert f"> **Failed in stage `{error['stage']}`** ({error['type']}): {error['message']}" in markdown
+    assert f"> **Hint:** {error['hint']}" in markdown
     assert "not benchmarked" in markdown
     page = render_html(report)
-    _no_external_references(page)
-    assert 'class="badge failed"' in page and "DataMismatchError" in page and "Hint:" in page
+    assert 'class="badge failed"' in page and "Hint:" in page
     assert "<svg" not in page  # nothing was measured, so there is nothing to plot
     table = render_console_table(report)
-    assert table.caption is not None and "quantize" in str(table.caption)
-    assert table.row_count == 1
+    assert table.caption is not None and f"failed in {error['stage']}" in str(table.caption)
+    assert table.row_count == len(report["variants"])
 
 
-def test_missing_optional_fields_and_null_sections_render() -> None:
-    minimal = {
-        "schema_version": 1,
-        "status": "succeeded",
-        "pipeline": "p",
-        "started_at": "t",
-        "duration_s": 1,
-        "environment": {},
-        "stages": [],
-        "variants": [
-            {
-                "name": "fp32",
-                "precision": "fp32",
-                "size_bytes": 10,
-                "accuracy": None,
-                "benchmark": {"throughput_fps": 5.0},
-            }
-        ],
-        "error": None,
-    }
-    assert "| fp32 | fp32 | 10 B |" in render_markdown(minimal)
-    page = render_html(minimal)
-    assert "Throughput (no accuracy measured)" in page  # bar chart fallback without accuracy
-    assert page.count("<svg") == 1  # no percentiles -> no latency plot
-    empty = {
-        "status": "failed",
-        "variants": None,
-        "stages": None,
-        "environment": None,
-        "error": {"message": "x"},
-    }
-    assert "No variants were produced." in render_markdown(empty)
-    assert "No variants were produced." in render_html(empty)
+def test_precision_candidates_and_peer_runtimes() -> None:
+    report = golden("precision")
+    rows = {r.name: r for r in variant_rows(report)}
+    assert rows["fp32_default"].precision == "fp32" and rows["bf16"].inference_precision == "bf16"
+    peers = [r for r in rows.values() if r.baseline]
+    assert {r.name for r in peers} == {"pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"}
+    markdown = render_markdown(report)
+    assert "pytorch_eager (PyTorch eager)" in markdown
+    assert "The FP32 model was measured at several inference precisions" in markdown
+    assert "Baselines (PyTorch eager, ONNX Runtime) are measured" in markdown
+    fps = variant(report, "onnxruntime_int8")["benchmark"]["throughput_fps"]
+    assert rows["onnxruntime_int8"].throughput_fps == fps
+    assert render_html(report).count('<tr class="baseline">') == len(peers)
 
 
-def test_console_table_columns_follow_the_report() -> None:
-    table = render_console_table(full_report())
-    headers = [str(c.header) for c in table.columns]
-    assert "top1" in headers and "FPS" in headers
-    assert table.row_count == 5
-    fps_column = next(c for c in table.columns if c.header == "FPS")
-    assert list(fps_column.cells)[2] == "97.3"
-
-
-def test_budget_threshold_and_speedups() -> None:
-    report = full_report()
-    rows = variant_rows(report)
-    threshold = budget_threshold(report, rows)
-    assert threshold is not None and threshold[0] == "top1"
-    assert threshold[1] == pytest.approx(0.9833 - 0.01)
-    report["budget"] = {"metrics": [{"metric": "top1", "max_drop": 0.02, "drop_type": "relative", "reference": 0.5}]}
-    assert budget_threshold(report, rows) == ("top1", pytest.approx(0.49))
-    by_name = {r.name: r for r in rows}
-    assert by_name["int8"].speedup == pytest.approx(97.3 / 29.5)
-    assert by_name["pytorch_eager"].size_ratio == pytest.approx(102_200_000 / 102_400_000)
-    assert by_name["onnxruntime_int8"].baseline and not by_name["int8"].baseline
+def test_budget_threshold_follows_the_limit_type_and_metric() -> None:
+    report = golden("quickstart")
+    reference = report["budget"]["variants"]["int8"]["checks"][0]["reference"]
+    report["budget"]["metrics"]["top1"] = {"max_drop": 0.02, "drop_type": "relative"}
+    assert budget_threshold(report, variant_rows(report)) == ("top1", pytest.approx(reference * 0.98))
+    report["budget"]["metrics"] = {"other": {"max_drop": 0.5, "drop_type": "absolute"}}
+    assert budget_threshold(report, variant_rows(report)) is None  # the plotted metric is not budgeted
 
 
 def test_compare_reports_maths() -> None:
-    run_a = full_report()
+    run_a = golden("quickstart")
     run_b = copy.deepcopy(run_a)
-    run_b["variants"][2]["benchmark"]["throughput_fps"] = 120.0
-    run_b["variants"][2]["accuracy"]["value"] = 0.95
-    run_b["variants"] = [
-        *run_b["variants"][:3],
-        {
-            "name": "int4",
-            "precision": "int4_weights",
-            "size_bytes": 15_000_000,
-            "accuracy": None,
-            "benchmark": None,
-        },
-    ]
+    int8 = variant(run_b, "int8")
+    fps_a = int8["benchmark"]["throughput_fps"]
+    int8["benchmark"]["throughput_fps"] = fps_a * 1.25
+    int8["accuracy"]["value"] = 0.95
+    run_b["variants"].append({**copy.deepcopy(int8), "name": "int4", "benchmark": None, "accuracy": None})
+    run_b["variants"] = [v for v in run_b["variants"] if v["name"] != "fp32"]
     comparison = compare_reports(run_a, run_b)
-    int8 = next(v for v in comparison["variants"] if v["name"] == "int8")
-    fps = int8["metrics"]["throughput_fps"]
-    assert fps["a"] == 97.3 and fps["b"] == 120.0
-    assert fps["delta"] == pytest.approx(22.7) and fps["ratio"] == pytest.approx(120.0 / 97.3)
-    accuracy = int8["metrics"]["accuracy"]
-    assert accuracy["delta"] == pytest.approx(0.95 - 0.9796)
-    names = {v["name"]: v["present"] for v in comparison["variants"]}
-    assert names["pytorch_eager"] == "a" and names["int4"] == "b" and names["fp32"] == "both"
+    entry = next(v for v in comparison["variants"] if v["name"] == "int8")
+    fps = entry["metrics"]["throughput_fps"]
+    assert fps["a"] == fps_a and fps["b"] == fps_a * 1.25
+    assert fps["delta"] == pytest.approx(fps_a * 0.25) and fps["ratio"] == pytest.approx(1.25)
+    assert entry["metrics"]["accuracy"]["delta"] == pytest.approx(0.95 - variant(run_a, "int8")["accuracy"]["value"])
+    present = {v["name"]: v["present"] for v in comparison["variants"]}
+    assert present == {"fp32": "a", "int8": "both", "int4": "b"}
     int4 = next(v for v in comparison["variants"] if v["name"] == "int4")
     assert int4["metrics"]["throughput_fps"] == {"a": None, "b": None, "delta": None, "ratio": None}
-    zero = compare_reports(
-        {"variants": [{"name": "v", "size_bytes": 0}]}, {"variants": [{"name": "v", "size_bytes": 5}]}
-    )
-    size = zero["variants"][0]["metrics"]["size_bytes"]
-    assert size["delta"] == 5 and size["ratio"] is None  # no division by zero
-    assert all(not (isinstance(x, float) and math.isnan(x)) for x in size.values())
     markdown = render_comparison_markdown(comparison)
-    assert "| int8 | throughput (FPS) | 97.3 | 120.0 | +22.7 | 1.23× |" in markdown
+    assert (
+        f"| int8 | throughput (FPS) | {fps_a:,.1f} | {fps_a * 1.25:,.1f} | +{fps_a * 0.25:,.1f} | 1.25× |" in markdown
+    )
     page = render_comparison_html(comparison)
     _no_external_references(page)
-    assert "int4" in page and "1.23×" in page
-    assert '<span class="better">+22.7</span>' in page  # more throughput is an improvement
+    assert f'<span class="better">+{fps_a * 0.25:,.1f}</span>' in page  # more throughput is an improvement
     assert change_direction("latency_p99_ms", 3.0) == "worse" and change_direction("accuracy", 0.1) is None
 
 
+def test_compare_reports_never_divides_by_zero() -> None:
+    run_a, run_b = golden("failed"), golden("failed")
+    variant(run_a, "fp32")["size_bytes"] = 0
+    size = compare_reports(run_a, run_b)["variants"][0]["metrics"]["size_bytes"]
+    assert size["delta"] == variant(run_b, "fp32")["size_bytes"] and size["ratio"] is None
+
+
 def test_write_report_files_regenerates_atomically(tmp_path: Path) -> None:
-    (tmp_path / "report.json").write_text(json.dumps(full_report()))
+    (tmp_path / "report.json").write_text(json.dumps(golden("quickstart")))
     (tmp_path / "report.md").write_text("stale")
     written = write_report_files(tmp_path)
     assert {p.name for p in written} == {"report.md", "report.html"}
