@@ -155,8 +155,11 @@ def pipeline_validate(
     """Check a pipeline file without loading any model."""
     from ovq.config.schema import load_pipeline
 
+    from ovq.inputs.preflight import preflight
+
     with user_errors():
-        config, _ = load_pipeline(pipeline_file)
+        config, base_dir = load_pipeline(pipeline_file)
+        preflight(config, base_dir)
     stages = " -> ".join(stage.stage for stage in config.stages)
     stdout.print(f"[green]ok[/] {pipeline_file}: {config.name}: {stages}")
 

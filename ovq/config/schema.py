@@ -34,6 +34,7 @@ from ovq.config.stages import (
     Strict,
     VariantStage,
 )
+from ovq.config.yaml_loader import load_yaml
 from ovq.errors import ConfigError, InputFileError
 
 # Re-exported: the whole pipeline schema is importable from ovq.config.schema.
@@ -179,6 +180,40 @@ class PipelineConfig(Strict):
 BUILTIN_METRIC_NAMES = ("cosine", "mse", "top1")
 
 
+def code_reference_problem(reference: str) -> str | None:
+    """Why a 'package.module:function' / 'path/file.py:function' reference is malformed, or None."""
+    module_part, sep, attribute = reference.rpartition(":")
+    if not sep or not module_part or not attribute:
+        return "is not 'package.module:function' or 'path/file.py:function'"
+    if not attribute.isidentifier():
+        return f"function name {attribute!r} is not a Python identifier"
+    if not module_part.endswith(".py") and not all(part.isidentifier() for part in module_part.split(".")):
+        return f"{module_part!r} is neither a dotted module name nor a .py file path"
+    return None
+
+
+def code_references(config: PipelineConfig) -> list[tuple[str, str]]:
+    """(field path, reference) of every piece of user code a pipeline names."""
+    found = []
+    if config.model.factory:
+        found.append(("model.factory", config.model.factory))
+    found += [(f"datasets.{name}.factory", spec.factory) for name, spec in config.datasets.items() if spec.factory]
+    found += [
+        (f"metrics.{name}.function", spec.function)
+        for name, spec in config.metrics.items()
+        if spec.function not in BUILTIN_METRIC_NAMES
+    ]
+    for index, stage in enumerate(config.stages):
+        options = stage.qat if isinstance(stage, EscalateStage) else stage
+        if isinstance(options, QatOptions):
+            where = f"stages[{index}] ({stage.stage})" + (".qat" if options is not stage else "")
+            if ":" in options.loss:
+                found.append((f"{where}.loss", options.loss))
+            if options.train_fn:
+                found.append((f"{where}.train_fn", options.train_fn))
+    return found
+
+
 def _check_references(config: PipelineConfig) -> None:
     for name, metric in config.metrics.items():
         if metric.function not in BUILTIN_METRIC_NAMES and ":" not in metric.function:
@@ -186,6 +221,10 @@ def _check_references(config: PipelineConfig) -> None:
                 f"metrics.{name}.function: {metric.function!r} is neither a built-in metric"
                 f" ({', '.join(BUILTIN_METRIC_NAMES)}) nor a 'module:function' reference"
             )
+    for where, reference in code_references(config):
+        problem = code_reference_problem(reference)
+        if problem:
+            raise ValueError(f"{where}: {reference!r} {problem}")
     for name, spec in config.datasets.items():
         if spec.split and not (spec.recipe or config.model.recipe):
             raise ValueError(f"datasets.{name}: split needs a recipe (set recipe here or model.recipe)")
@@ -320,12 +359,26 @@ def _check_stage_order(config: PipelineConfig) -> None:
 def load_pipeline(path: str | Path) -> tuple[PipelineConfig, Path]:
     """Read and validate a pipeline file; returns the config and the folder relative paths resolve against."""
     file = Path(path)
+    if file.is_dir():
+        raise InputFileError(f"pipeline file {file} is a directory", hint="pass the path to a .yaml pipeline file")
     if not file.is_file():
         raise InputFileError(f"pipeline file not found: {file}", hint="pass the path to a .yaml pipeline file")
     try:
-        raw = yaml.safe_load(file.read_text())
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"pipeline file {file} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+            hint="save the pipeline file as UTF-8 YAML",
+        ) from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read pipeline file {file}: {exc.strerror}") from None
+    try:
+        raw = load_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc.message}", hint=exc.hint) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}", hint="check indentation and quoting") from None
+        problem = " ".join(str(exc).split())
+        raise ConfigError(f"{file}: not valid YAML: {problem}", hint="check indentation and quoting") from None
     return parse_pipeline(raw, source=str(file)), file.resolve().parent
 
 
@@ -355,6 +408,11 @@ def describe_validation_error(exc: ValidationError) -> str:
             lines.append(f"{loc}: missing 'stage:'; allowed: {', '.join(STAGE_KINDS)}")
         else:
             message = error["msg"].removeprefix("Value error, ")
+            if error["type"].endswith("_type") or error["type"] == "finite_number":
+                # Strict types: say what was given (`true` where a count goes is a bool, not 1).
+                given = error["input"]
+                if not isinstance(given, dict | list):
+                    message += f" (got {given!r}, a {type(given).__name__})"
             lines.append(f"{loc}: {message}" if loc else message)
     return "\n  ".join(lines)
 

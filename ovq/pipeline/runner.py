@@ -15,11 +15,13 @@ from typing import Any
 
 from ovq.config.schema import CompileStage, ExportStage, PipelineConfig, StageConfig, config_digest, load_pipeline
 from ovq.errors import OvqError, StageError
+from ovq.inputs.preflight import preflight
 from ovq.pipeline.cache import StageCache, link_or_copy_tree
 from ovq.pipeline.context import Reporter, RunContext, SilentReporter, Variant
 from ovq.pipeline.stages import STAGE_ADAPTERS
 from ovq.report.store import new_report, now_iso, write_report
 from ovq.runtime.artifacts import staged_dir
+from ovq.runtime.output_paths import check_output_dir
 
 
 def default_run_dir(config: PipelineConfig) -> Path:
@@ -61,10 +63,14 @@ def run_pipeline(
     else:
         config, base_dir = load_pipeline(pipeline)
         pipeline_file = str(pipeline)
+    preflight(config, base_dir)
     run_dir = Path(output_dir) if output_dir is not None else default_run_dir(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # Before any work: a run that cannot write its results (or its cache) must not calibrate for minutes first.
+    check_output_dir(run_dir, "run folder (-o)")
     digest = config_digest(config)
     stage_cache = StageCache() if cache is True else (cache or None)
+    if stage_cache is not None:
+        check_output_dir(stage_cache.root, "stage cache folder (OVQ_CACHE_DIR)")
     if stage_cache is not None:
         stage_cache.remove_stale_staging()
     ctx = RunContext(
