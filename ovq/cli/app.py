@@ -82,7 +82,10 @@ class ConsoleReporter:
         console.print(f"{mark} {record['name']:<22} {record.get('duration_s', 0):7.2f} s{cached}")
 
     def note(self, message: str) -> None:
-        if not self.quiet:
+        if message.startswith("warning:"):
+            # Warnings show even with --quiet: they say a result may not be what it seems.
+            console.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
+        elif not self.quiet:
             console.print(f"[dim]{message}[/]")
 
     @contextlib.contextmanager

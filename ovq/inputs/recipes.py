@@ -63,7 +63,10 @@ def model_source_digest(source: ModelSource, base_dir: Path | None) -> str:
             path = Path(module)
             files = [path if path.is_absolute() or base_dir is None else base_dir / path]
         else:
-            spec = importlib.util.find_spec(module)
+            try:
+                spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError):  # its package does not exist: the export stage says so
+                spec = None
             origin = spec.origin if spec else None
             files = [Path(origin)] if origin else []
     else:

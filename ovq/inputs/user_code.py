@@ -27,6 +27,16 @@ def load_module_from_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise ConfigError(
+            f"{path}:{exc.lineno}: syntax error: {exc.msg}", hint="fix the Python file named in the pipeline"
+        ) from None
+    except SystemExit as exc:
+        del sys.modules[module_name]
+        raise ConfigError(
+            f"importing {path} called sys.exit({exc.code!r})", hint="keep module-level code free of sys.exit()"
+        ) from None
     except Exception:
         del sys.modules[module_name]
         raise

@@ -109,6 +109,14 @@ def run_pipeline(
             except Exception as exc:
                 record["status"] = "failed"
                 raise StageError(f"{label} failed: {type(exc).__name__}: {exc}", stage=label) from exc
+            except SystemExit as exc:
+                # User code (a factory, a metric) called sys.exit(): a failed stage, never ovq's exit code 0.
+                record["status"] = "failed"
+                raise StageError(
+                    f"{label} failed: user code called sys.exit({exc.code!r})",
+                    stage=label,
+                    hint="raise an exception in your function instead of exiting the process",
+                ) from None
             except BaseException:
                 record["status"] = "failed"  # KeyboardInterrupt / SystemExit: still leave an honest report
                 raise
@@ -206,8 +214,11 @@ def _run_or_reuse(
             if variant is None:
                 variant = ctx.variants[name] = Variant(name=name, precision="", source=None, model_path=ctx.run_dir)
             variant.apply_state(state, ctx.run_dir)
+        for message in entry.record.get("warnings", []):
+            ctx.warn(message)  # a cached stage repeats what it warned about
         return entry.record["details"], True
     before = _snapshot(ctx)
+    warned = len(ctx.warnings)
     details = adapter(ctx, stage, index, label)
     if ctx.cache is not None and key is not None:
         after = _snapshot(ctx)
@@ -217,7 +228,12 @@ def _run_or_reuse(
         }
         ctx.cache.store(
             key,
-            {"stage": label, "details": details, "variants": {n: c for n, c in changes.items() if c}},
+            {
+                "stage": label,
+                "details": details,
+                "variants": {n: c for n, c in changes.items() if c},
+                "warnings": ctx.warnings[warned:],
+            },
             files_from=stage_dir if stage_dir.is_dir() else None,
         )
     return details, False
@@ -232,6 +248,7 @@ def _finish(report: dict[str, Any], ctx: RunContext, started: float) -> None:
     report["finished_at"] = now_iso()
     report["duration_s"] = round(time.perf_counter() - started, 3)
     report["run_dir"] = str(ctx.run_dir)
+    report["warnings"] = list(ctx.warnings)
     try:
         # Nightly history tells "the model changed" from "the libraries changed" by this digest.
         report["model_digest"] = ctx.source_digest()

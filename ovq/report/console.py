@@ -62,6 +62,10 @@ def render_console_table(report: Report) -> Table:
             ", ".join(n for n in row_notes(row) if n != "deliverable"),
         ]
         table.add_row(*cells, style="dim" if row.baseline else None)
+    warnings = [str(w) for w in report.get("warnings") or []]
+    if warnings:
+        table.caption = "\n".join(f"warning: {w}" for w in warnings)
+        table.caption_style = "yellow"
     error = _dict(report.get("error"))
     if error:
         table.caption = f"failed in {error.get('stage') or '?'}: {error.get('message', '')}"

@@ -144,6 +144,9 @@ def render_markdown(report: Report) -> str:
     """The whole report as Markdown: header, variants, settings, budget, stages, environment."""
     rows = variant_rows(report)
     lines = header_lines(report)
+    warnings = [str(w) for w in report.get("warnings") or []]
+    if warnings:
+        lines += ["## Warnings", "", *[f"- ⚠ {w}" for w in warnings], ""]
     lines += ["## Variants", ""]
     if rows:
         lines += [variant_table(report, rows), ""]

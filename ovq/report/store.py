@@ -39,6 +39,7 @@ def new_report(*, pipeline: str, pipeline_file: str | None, config_digest: str) 
         "budget": None,
         "deliverable": None,
         "error": None,
+        "warnings": [],  # data cast silently, variants that are not what their name says, ...
     }
 
 
