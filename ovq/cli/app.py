@@ -157,7 +157,6 @@ def pipeline_validate(
 ) -> None:
     """Check a pipeline file without loading any model."""
     from ovq.config.schema import load_pipeline
-
     from ovq.inputs.preflight import preflight
 
     with user_errors():

@@ -364,6 +364,15 @@ def benchmark_cmd(
 ) -> None:
     """Benchmark a model like OpenVINO's benchmark_app (same options, same definitions)."""
     from rich.console import Console
+
+    from ovq.runtime.output_paths import check_output_file
+
+    # Before the (long) measurement: a result that cannot be written, or a measurement that never ends.
+    for option, path in (("--json", json_out), ("--benchmark-app-json", app_json_out)):
+        if path is not None:
+            check_output_file(path, option)
+    if time_s is not None and not (0 < time_s < float("inf")):
+        raise ConfigError(f"-t/--time must be a positive finite number of seconds, got {time_s}")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()

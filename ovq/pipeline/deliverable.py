@@ -28,7 +28,11 @@ def enforce_budget(ctx: RunContext) -> dict[str, Any]:
         non_finite = max((int(entry.get("non_finite_outputs", 0)) for entry in variant.accuracy.values()), default=0)
         if non_finite:
             # NaN/Inf outputs may still score (argmax of NaN is 0): such a variant is never the deliverable.
-            verdicts[variant.name] = {"met": False, "checks": [], "disqualified": f"NaN/Inf outputs on {non_finite} items"}
+            verdicts[variant.name] = {
+                "met": False,
+                "checks": [],
+                "disqualified": f"NaN/Inf outputs on {non_finite} items",
+            }
             continue
         checks = [
             check_budget(

@@ -14,6 +14,7 @@ live in console.py, markdown.py and html.py, the SVG plots in plots.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,8 @@ def _number(value: Any) -> float | None:
     # bool is an int subclass; a flag must never be plotted or formatted as a number.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    # NaN/Inf (an old report, a hand-edited one) is shown as missing, never plotted: it breaks axis limits.
+    return float(value) if math.isfinite(value) else None
 
 
 @dataclass

@@ -38,7 +38,11 @@ def run_stage(ctx: RunContext, stage: EvaluateStage, index: int, label: str) -> 
                 "dataset": stage.dataset,
                 "value": value,
                 "reference": reference_value,
-                "drop": ctx.metric(name).drop(reference_value, value) if value is not None else None,
+                "drop": (
+                    ctx.metric(name).drop(reference_value, value)
+                    if value is not None and reference_value is not None
+                    else None
+                ),
                 "higher_is_better": ctx.metric(name).higher_is_better,
                 "samples": len(ctx.dataset(stage.dataset)),
             }

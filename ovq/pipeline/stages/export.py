@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 def run_stage(ctx: RunContext, stage: ExportStage, index: int, label: str) -> dict[str, Any]:
     """Build or read the model named by the pipeline, export it, save the FP32 IR as the reference variant."""
-    from ovq.inputs.user_code import load_callable
 
     source_spec = ctx.config.model
     example_input = None
