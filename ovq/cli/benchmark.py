@@ -218,6 +218,8 @@ def run_benchmark(
 
 
 def _check_model_file(path: Path) -> Path:
+    if path.is_dir():
+        raise InputFileError(f"{path} is a directory, not a model file", hint="give the path of an IR .xml (or .onnx)")
     if not path.is_file():
         raise InputFileError(f"model file not found: {path}", hint="give the path of an IR .xml (or .onnx) file")
     if path.suffix.lower() not in MODEL_SUFFIXES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -284,7 +285,13 @@ def _check_qat(config: PipelineConfig) -> None:
 
 def _check_baselines(config: PipelineConfig) -> None:
     for index, stage in enumerate(config.stages):
-        if not isinstance(stage, BenchmarkStage) or not stage.baselines:
+        if not isinstance(stage, BenchmarkStage):
+            continue
+        if stage.baseline_calibration is not None and stage.baseline_calibration not in config.datasets:
+            raise ValueError(
+                f"stages[{index}] (benchmark).baseline_calibration: {stage.baseline_calibration!r} is not defined"
+            )
+        if not stage.baselines:
             continue
         where = f"stages[{index}] (benchmark).baselines"
         source = config.model.kind
@@ -392,20 +399,29 @@ def parse_pipeline(raw: Any, *, source: str = "<config>") -> PipelineConfig:
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem, each naming the field path and what is allowed there."""
-    lines = []
+    """Every problem on one line (separated by "; "), each naming the field path and what is allowed there."""
+    problems: dict[str, str] = {}  # loc -> message, in order
+    union_wants: dict[str, list[str]] = {}  # loc -> what each member of a union field wanted
     for error in exc.errors():
+        if _union_member(error["loc"]) is not None:
+            # `int | Literal["auto"]` fails once per member: merge them into "a valid integer or 'auto'".
+            loc = _format_loc(error["loc"][:-1])
+            given = error["input"]
+            union_wants.setdefault(loc, []).append(error["msg"].removeprefix("Input should be "))
+            wanted = " or ".join(union_wants[loc])
+            problems[loc] = f"{loc}: Input should be {wanted} (got {given!r}, a {type(given).__name__})"
+            continue
         loc = _format_loc(error["loc"])
         if error["type"] == "extra_forbidden":
             allowed = _allowed_fields(error["loc"][:-1])
             close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1, cutoff=0.6)
             suggestion = f"; did you mean {close[0]!r}?" if close else ""
             listing = f" allowed: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"{loc}: unknown field{suggestion}{listing}")
+            problems[loc] = f"{loc}: unknown field{suggestion}{listing}"
         elif error["type"] == "union_tag_invalid":
-            lines.append(f"{loc}: unknown stage {error['input'].get('stage')!r}; allowed: {', '.join(STAGE_KINDS)}")
+            problems[loc] = f"{loc}: unknown stage {error['input'].get('stage')!r}; allowed: {', '.join(STAGE_KINDS)}"
         elif error["type"] == "union_tag_not_found":
-            lines.append(f"{loc}: missing 'stage:'; allowed: {', '.join(STAGE_KINDS)}")
+            problems[loc] = f"{loc}: missing 'stage:'; allowed: {', '.join(STAGE_KINDS)}"
         else:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"].endswith("_type") or error["type"] == "finite_number":
@@ -413,8 +429,17 @@ def describe_validation_error(exc: ValidationError) -> str:
                 given = error["input"]
                 if not isinstance(given, dict | list):
                     message += f" (got {given!r}, a {type(given).__name__})"
-            lines.append(f"{loc}: {message}" if loc else message)
-    return "\n  ".join(lines)
+            problems[loc] = f"{loc}: {message}" if loc else message
+    # One line: the CLI prints `error: ...` then `hint: ...`.
+    return "; ".join(problems.values())
+
+
+def _union_member(loc: tuple[int | str, ...]) -> str | None:
+    """The union member tag pydantic appends to an error location (`int`, `literal['auto']`), if any."""
+    last = loc[-1] if loc else None
+    if isinstance(last, str) and (last in ("int", "float", "str", "bool", "none") or "[" in last):
+        return last
+    return None
 
 
 STAGE_KINDS = (
@@ -477,7 +502,8 @@ def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
         if field is None:
             return []
         model = _model_in(field.annotation)
-        index += 1
+        # dict[str, Model] (budget.metrics): the next location part is the mapping key, not a field.
+        index += 2 if typing.get_origin(field.annotation) is dict else 1
     return sorted(getattr(model, "model_fields", {}))
 
 

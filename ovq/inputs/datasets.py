@@ -7,6 +7,7 @@ materialised as lists: NNCF iterates them more than once and every variant is ev
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,7 +138,7 @@ def _load_arrays(spec: DatasetSpec, base_dir: Path | None, name: str) -> list[It
         raise InputFileError(f"dataset {name!r}: file not found: {path}")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         problem = " ".join(str(exc).split()) or type(exc).__name__
         raise InputFileError(
             f"dataset {name!r}: cannot read {path}: {problem}", hint="write it with numpy.save/savez"
@@ -153,7 +154,7 @@ def _load_arrays(spec: DatasetSpec, base_dir: Path | None, name: str) -> list[It
         try:
             inputs = loaded[spec.inputs_key]
             labels = loaded[spec.labels_key] if spec.labels_key in loaded.files else None
-        except (ValueError, OSError, EOFError) as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             problem = " ".join(str(exc).split()) or type(exc).__name__
             raise InputFileError(
                 f"dataset {name!r}: cannot read {path}: {problem}", hint="write it with numpy.savez"

@@ -17,7 +17,7 @@ from ovq.errors import InputFileError
 
 def check_output_dir(path: Path, what: str) -> None:
     """Make sure `path` is (or can become) a writable folder; creates it. `what` names the option."""
-    _refuse_file_in_the_way(path, what, expect_dir=True)
+    _refuse_file_in_the_way(path, what)
     try:
         path.mkdir(parents=True, exist_ok=True)
         # Probe with a real write: permissions, read-only mounts and quotas all show up here (root too).
@@ -32,13 +32,23 @@ def check_output_file(path: Path, what: str) -> None:
     """Make sure a file can be written at `path` (its folder is created); the file itself is not touched."""
     if path.is_dir():
         raise InputFileError(f"{what} {path} is a directory, not a file", hint="give a file path for it")
-    _refuse_file_in_the_way(path.parent, what, expect_dir=True)
-    check_output_dir(path.parent, what)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputFileError(
+                f"{what} {path} is under {parent}, which is a file, not a folder",
+                hint="choose another path (or remove the file in the way)",
+            )
+    try:
+        check_output_dir(path.parent, what)
+    except InputFileError as exc:
+        raise InputFileError(
+            f"{what} {path}: its folder {exc.message.removeprefix(what + ' ')}", hint=exc.hint
+        ) from None
     if path.exists() and not os.access(path, os.W_OK):
         raise InputFileError(f"{what} {path} is not writable", hint="fix its permissions or choose another path")
 
 
-def _refuse_file_in_the_way(path: Path, what: str, *, expect_dir: bool) -> None:
+def _refuse_file_in_the_way(path: Path, what: str) -> None:
     for candidate in [path, *path.parents]:
         if candidate.exists() and not candidate.is_dir():
             where = "is a file" if candidate == path else f"is under {candidate}, which is a file"

@@ -94,7 +94,11 @@ def _check_int8_executes(ctx: RunContext, variant: Variant) -> None:
 
     assert variant.compiled is not None and variant.compile_info is not None
     summary = execution_precision_summary(variant.compiled.compiled)
-    executes_int8 = bool(summary.compute_int8_share) or bool(summary.layers.get("int8"))
+    # Judged on the compute-heavy layers where there are any: an int8 reorder beside f32 convolutions is not INT8.
+    if summary.compute_int8_share is not None:
+        executes_int8 = summary.compute_int8_share > 0
+    else:
+        executes_int8 = summary.layers.get("int8", 0) > 0
     variant.compile_info["executes_int8"] = executes_int8
     variant.compile_info["executed_precision"] = summary.compute_precision
     if not executes_int8:
