@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ovq.errors import DataMismatchError
+from ovq.errors import ConfigError, DataMismatchError
 from ovq.runtime.infer import infer_outputs
 
 if TYPE_CHECKING:
@@ -48,4 +48,35 @@ def score(
                 f"metric {metric.name!r} compares with labels, but the dataset items have none",
                 hint="use a dataset with labels, or set the metric's against: reference",
             )
-    return float(metric.fn(outputs, targets))
+    return finite_score(metric.name, metric.fn(outputs, targets))
+
+
+def finite_score(metric_name: str, value: object) -> float:
+    """A metric's result as a float; NaN/Inf, strings, None, arrays and booleans are errors naming the metric."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+        shown = f"an array of shape {list(value.shape)}" if isinstance(value, np.ndarray) else repr(value)[:60]
+        raise ConfigError(
+            f"metric {metric_name!r} returned {shown} ({type(value).__name__}); it must return a finite float",
+            hint="return one number, e.g. float(np.mean(...))",
+        )
+    if not math.isfinite(float(value)):
+        raise ConfigError(
+            f"metric {metric_name!r} returned {float(value)}; it must return a finite float",
+            hint="guard divisions and empty inputs in the metric function",
+        )
+    return float(value)
+
+
+def non_finite_items(outputs: Sequence[Any]) -> int:
+    """How many outputs hold a NaN or an Inf (a variant with any can never be the deliverable)."""
+    import numpy as np
+
+    return sum(
+        1
+        for output in outputs
+        if np.asarray(output).dtype.kind in "fc" and not bool(np.isfinite(np.asarray(output)).all())
+    )

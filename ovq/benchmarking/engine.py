@@ -152,8 +152,9 @@ def benchmark(
 
     limits = {"duration_s": duration_s, "iterations": iterations, "num_requests": num_requests}
     for label, value in limits.items():
-        if value is not None and not value > 0:
-            raise ConfigError(f"benchmark {label} must be positive, got {value}")
+        # `not value < inf` also refuses NaN: an endless benchmark is a hang, not a measurement.
+        if value is not None and not (0 < value < float("inf")):
+            raise ConfigError(f"benchmark {label} must be a positive finite number, got {value}")
     if warmup_iterations < 0 or api not in ("async", "sync"):
         raise ConfigError(f"need warmup_iterations >= 0 and api async|sync, got {warmup_iterations}, {api}")
     if duration_s is None and iterations is None:

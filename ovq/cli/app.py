@@ -82,7 +82,10 @@ class ConsoleReporter:
         console.print(f"{mark} {record['name']:<22} {record.get('duration_s', 0):7.2f} s{cached}")
 
     def note(self, message: str) -> None:
-        if not self.quiet:
+        if message.startswith("warning:"):
+            # Warnings show even with --quiet: they say a result may not be what it seems.
+            console.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
+        elif not self.quiet:
             console.print(f"[dim]{message}[/]")
 
     @contextlib.contextmanager
@@ -162,9 +165,11 @@ def pipeline_validate(
 ) -> None:
     """Check a pipeline file without loading any model."""
     from ovq.config.schema import load_pipeline
+    from ovq.inputs.preflight import preflight
 
     with user_errors():
-        config, _ = load_pipeline(pipeline_file)
+        config, base_dir = load_pipeline(pipeline_file)
+        preflight(config, base_dir)
     stages = " -> ".join(stage.stage for stage in config.stages)
     stdout.print(f"[green]ok[/] {pipeline_file}: {config.name}: {stages}")
 

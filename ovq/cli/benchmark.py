@@ -213,6 +213,8 @@ def run_benchmark(
 
 
 def _check_model_file(path: Path) -> Path:
+    if path.is_dir():
+        raise InputFileError(f"{path} is a directory, not a model file", hint="give the path of an IR .xml (or .onnx)")
     if not path.is_file():
         raise InputFileError(f"model file not found: {path}", hint="give the path of an IR .xml (or .onnx) file")
     if path.suffix.lower() not in MODEL_SUFFIXES:
@@ -316,6 +318,15 @@ def benchmark_cmd(
 ) -> None:
     """Benchmark a model like OpenVINO's benchmark_app (same options, same definitions)."""
     from rich.console import Console
+
+    from ovq.runtime.output_paths import check_output_file
+
+    # Before the (long) measurement: a result that cannot be written, or a measurement that never ends.
+    for option, path in (("--json", json_out), ("--benchmark-app-json", app_json_out)):
+        if path is not None:
+            check_output_file(path, option)
+    if time_s is not None and not (0 < time_s < float("inf")):
+        raise ConfigError(f"-t/--time must be a positive finite number of seconds, got {time_s}")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()

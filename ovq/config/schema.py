@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ from ovq.config.stages import (
     Strict,
     VariantStage,
 )
+from ovq.config.yaml_loader import load_yaml
 from ovq.errors import ConfigError, InputFileError
 
 # Re-exported: the whole pipeline schema is importable from ovq.config.schema.
@@ -183,6 +185,40 @@ class PipelineConfig(Strict):
 BUILTIN_METRIC_NAMES = ("cosine", "mse", "top1")
 
 
+def code_reference_problem(reference: str) -> str | None:
+    """Why a 'package.module:function' / 'path/file.py:function' reference is malformed, or None."""
+    module_part, sep, attribute = reference.rpartition(":")
+    if not sep or not module_part or not attribute:
+        return "is not 'package.module:function' or 'path/file.py:function'"
+    if not attribute.isidentifier():
+        return f"function name {attribute!r} is not a Python identifier"
+    if not module_part.endswith(".py") and not all(part.isidentifier() for part in module_part.split(".")):
+        return f"{module_part!r} is neither a dotted module name nor a .py file path"
+    return None
+
+
+def code_references(config: PipelineConfig) -> list[tuple[str, str]]:
+    """(field path, reference) of every piece of user code a pipeline names."""
+    found = []
+    if config.model.factory:
+        found.append(("model.factory", config.model.factory))
+    found += [(f"datasets.{name}.factory", spec.factory) for name, spec in config.datasets.items() if spec.factory]
+    found += [
+        (f"metrics.{name}.function", spec.function)
+        for name, spec in config.metrics.items()
+        if spec.function not in BUILTIN_METRIC_NAMES
+    ]
+    for index, stage in enumerate(config.stages):
+        options = stage.qat if isinstance(stage, EscalateStage) else stage
+        if isinstance(options, QatOptions):
+            where = f"stages[{index}] ({stage.stage})" + (".qat" if options is not stage else "")
+            if ":" in options.loss:
+                found.append((f"{where}.loss", options.loss))
+            if options.train_fn:
+                found.append((f"{where}.train_fn", options.train_fn))
+    return found
+
+
 def _check_references(config: PipelineConfig) -> None:
     for name, metric in config.metrics.items():
         if metric.function not in BUILTIN_METRIC_NAMES and ":" not in metric.function:
@@ -190,6 +226,10 @@ def _check_references(config: PipelineConfig) -> None:
                 f"metrics.{name}.function: {metric.function!r} is neither a built-in metric"
                 f" ({', '.join(BUILTIN_METRIC_NAMES)}) nor a 'module:function' reference"
             )
+    for where, reference in code_references(config):
+        problem = code_reference_problem(reference)
+        if problem:
+            raise ValueError(f"{where}: {reference!r} {problem}")
     for name, spec in config.datasets.items():
         if spec.split and not (spec.recipe or config.model.recipe):
             raise ValueError(f"datasets.{name}: split needs a recipe (set recipe here or model.recipe)")
@@ -249,7 +289,13 @@ def _check_qat(config: PipelineConfig) -> None:
 
 def _check_baselines(config: PipelineConfig) -> None:
     for index, stage in enumerate(config.stages):
-        if not isinstance(stage, BenchmarkStage) or not stage.baselines:
+        if not isinstance(stage, BenchmarkStage):
+            continue
+        if stage.baseline_calibration is not None and stage.baseline_calibration not in config.datasets:
+            raise ValueError(
+                f"stages[{index}] (benchmark).baseline_calibration: {stage.baseline_calibration!r} is not defined"
+            )
+        if not stage.baselines:
             continue
         where = f"stages[{index}] (benchmark).baselines"
         source = config.model.kind
@@ -324,12 +370,26 @@ def _check_stage_order(config: PipelineConfig) -> None:
 def load_pipeline(path: str | Path) -> tuple[PipelineConfig, Path]:
     """Read and validate a pipeline file; returns the config and the folder relative paths resolve against."""
     file = Path(path)
+    if file.is_dir():
+        raise InputFileError(f"pipeline file {file} is a directory", hint="pass the path to a .yaml pipeline file")
     if not file.is_file():
         raise InputFileError(f"pipeline file not found: {file}", hint="pass the path to a .yaml pipeline file")
     try:
-        raw = yaml.safe_load(file.read_text())
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"pipeline file {file} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+            hint="save the pipeline file as UTF-8 YAML",
+        ) from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read pipeline file {file}: {exc.strerror}") from None
+    try:
+        raw = load_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc.message}", hint=exc.hint) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}", hint="check indentation and quoting") from None
+        problem = " ".join(str(exc).split())
+        raise ConfigError(f"{file}: not valid YAML: {problem}", hint="check indentation and quoting") from None
     return parse_pipeline(raw, source=str(file)), file.resolve().parent
 
 
@@ -343,24 +403,47 @@ def parse_pipeline(raw: Any, *, source: str = "<config>") -> PipelineConfig:
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem, each naming the field path and what is allowed there."""
-    lines = []
+    """Every problem on one line (separated by "; "), each naming the field path and what is allowed there."""
+    problems: dict[str, str] = {}  # loc -> message, in order
+    union_wants: dict[str, list[str]] = {}  # loc -> what each member of a union field wanted
     for error in exc.errors():
+        if _union_member(error["loc"]) is not None:
+            # `int | Literal["auto"]` fails once per member: merge them into "a valid integer or 'auto'".
+            loc = _format_loc(error["loc"][:-1])
+            given = error["input"]
+            union_wants.setdefault(loc, []).append(error["msg"].removeprefix("Input should be "))
+            wanted = " or ".join(union_wants[loc])
+            problems[loc] = f"{loc}: Input should be {wanted} (got {given!r}, a {type(given).__name__})"
+            continue
         loc = _format_loc(error["loc"])
         if error["type"] == "extra_forbidden":
             allowed = _allowed_fields(error["loc"][:-1])
             close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1, cutoff=0.6)
             suggestion = f"; did you mean {close[0]!r}?" if close else ""
             listing = f" allowed: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"{loc}: unknown field{suggestion}{listing}")
+            problems[loc] = f"{loc}: unknown field{suggestion}{listing}"
         elif error["type"] == "union_tag_invalid":
-            lines.append(f"{loc}: unknown stage {error['input'].get('stage')!r}; allowed: {', '.join(STAGE_KINDS)}")
+            problems[loc] = f"{loc}: unknown stage {error['input'].get('stage')!r}; allowed: {', '.join(STAGE_KINDS)}"
         elif error["type"] == "union_tag_not_found":
-            lines.append(f"{loc}: missing 'stage:'; allowed: {', '.join(STAGE_KINDS)}")
+            problems[loc] = f"{loc}: missing 'stage:'; allowed: {', '.join(STAGE_KINDS)}"
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{loc}: {message}" if loc else message)
-    return "\n  ".join(lines)
+            if error["type"].endswith("_type") or error["type"] == "finite_number":
+                # Strict types: say what was given (`true` where a count goes is a bool, not 1).
+                given = error["input"]
+                if not isinstance(given, dict | list):
+                    message += f" (got {given!r}, a {type(given).__name__})"
+            problems[loc] = f"{loc}: {message}" if loc else message
+    # One line: the CLI prints `error: ...` then `hint: ...`.
+    return "; ".join(problems.values())
+
+
+def _union_member(loc: tuple[int | str, ...]) -> str | None:
+    """The union member tag pydantic appends to an error location (`int`, `literal['auto']`), if any."""
+    last = loc[-1] if loc else None
+    if isinstance(last, str) and (last in ("int", "float", "str", "bool", "none") or "[" in last):
+        return last
+    return None
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -399,7 +482,8 @@ def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
         if field is None:
             return []
         model = _model_in(field.annotation)
-        index += 1
+        # dict[str, Model] (budget.metrics): the next location part is the mapping key, not a field.
+        index += 2 if typing.get_origin(field.annotation) is dict else 1
     return sorted(getattr(model, "model_fields", {}))
 
 

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a boolean is not an integer (`subset_size: true` is an error, not 1 sample) and a string is not
+    # a number; allow_inf_nan=False: `duration_s: .inf` is an error, not a benchmark that never ends.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class IgnoredScopeSpec(Strict):

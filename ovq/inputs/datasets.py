@@ -7,6 +7,7 @@ materialised as lists: NNCF iterates them more than once and every variant is ev
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ import numpy as np
 from ovq.config.schema import DatasetSpec
 from ovq.errors import ConfigError, DataMismatchError, InputFileError
 from ovq.inputs.recipes import find_recipe
-from ovq.inputs.user_code import load_callable
+from ovq.inputs.user_code import call_user_code, load_callable
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -24,24 +25,91 @@ if TYPE_CHECKING:
 Item = tuple[Any, Any]
 
 
-def load_dataset(spec: DatasetSpec, *, base_dir: Path | None, default_recipe: str | None = None) -> list[Item]:
+def load_dataset(
+    spec: DatasetSpec, *, base_dir: Path | None, default_recipe: str | None = None, name: str = "dataset"
+) -> list[Item]:
+    """Materialise a dataset; empty data or NaN/Inf inputs are DataMismatchErrors naming it and its source."""
+    source = dataset_source(spec, base_dir=base_dir, default_recipe=default_recipe)
     if spec.split:
         recipe_name = spec.recipe or default_recipe
         assert recipe_name is not None  # checked by the config's cross checks
         items = list(find_recipe(recipe_name, base_dir=base_dir).dataset(spec.split))
     elif spec.factory:
-        produced = load_callable(spec.factory, base_dir=base_dir)()
-        if not isinstance(produced, Iterable):
-            raise ConfigError(f"dataset factory {spec.factory!r} returned {type(produced).__name__}, not an iterable")
+        produced = call_user_code(load_callable(spec.factory, base_dir=base_dir), f"dataset factory {spec.factory!r}")
+        if not isinstance(produced, Iterable) or isinstance(produced, str | bytes):
+            raise ConfigError(
+                f"dataset {name!r}: factory {spec.factory!r} returned {type(produced).__name__}, not an iterable",
+                hint="return a list (or generator) of inputs or (inputs, target) pairs",
+            )
         items = [_as_item(element) for element in produced]
     else:
         assert spec.path is not None
-        items = _load_arrays(spec, base_dir)
+        items = _load_arrays(spec, base_dir, name)
     if spec.limit is not None:
         items = items[: spec.limit]
     if not items:
-        raise DataMismatchError("the dataset is empty", hint="check the split, file or factory it comes from")
+        raise DataMismatchError(
+            f"dataset {name!r} is empty ({source})", hint="check the split, file or factory it comes from"
+        )
+    check_finite(items, dataset_name=name, source=source)
     return items
+
+
+def dataset_source(spec: DatasetSpec, *, base_dir: Path | None, default_recipe: str | None = None) -> str:
+    """Where a dataset comes from, as error messages name it: the file, the factory or the recipe split."""
+    if spec.path:
+        return f"file {_resolve(spec.path, base_dir)}"
+    if spec.factory:
+        return f"factory {spec.factory}"
+    return f"recipe {spec.recipe or default_recipe} split {spec.split}"
+
+
+def check_finite(items: Sequence[Item], *, dataset_name: str, source: str) -> None:
+    """Refuse NaN/Inf inputs: calibrated on them, NNCF builds a model whose every output is NaN."""
+    for index, (inputs, _) in enumerate(items):
+        for position, array in enumerate(input_arrays(inputs)):
+            if array.dtype == object:
+                raise DataMismatchError(
+                    f"dataset {dataset_name!r} ({source}): item {index} input {position} is not numeric"
+                    f" (an array of Python objects)",
+                    hint="yield numpy arrays of numbers",
+                )
+            if array.dtype.kind not in "fc" or bool(np.isfinite(array).all()):
+                continue
+            bad = np.argwhere(~np.isfinite(array))[0]
+            value = array[tuple(bad)]
+            raise DataMismatchError(
+                f"dataset {dataset_name!r} ({source}): item {index} input {position} holds {value}"
+                f" at {list(map(int, bad))}; the data must be finite (no NaN or Inf)",
+                hint="clean or impute the data before calibrating and evaluating on it",
+            )
+
+
+def dtype_mismatches(model: ov.Model, items: Sequence[Item], *, dataset_name: str) -> list[str]:
+    """Warnings for inputs whose dtype differs from the model's (they would be cast silently, e.g. int64 -> f32)."""
+    inputs = items[0][0]
+    arrays = input_arrays(inputs)
+    ports = (
+        [next((p for p in model.inputs if key in p.get_names()), None) for key in inputs]
+        if isinstance(inputs, dict)
+        else list(model.inputs)
+    )
+    warnings = []
+    for port, array in zip(ports, arrays, strict=False):
+        if port is None:
+            continue
+        expected = np.dtype(port.get_element_type().to_dtype())
+        if array.dtype != expected:
+            warnings.append(
+                f"dataset {dataset_name!r}: input {port.get_any_name()!r} is {array.dtype}, the model takes"
+                f" {expected}; it is cast to {expected}"
+            )
+    return warnings
+
+
+def _resolve(path: str, base_dir: Path | None) -> Path:
+    file = Path(path)
+    return base_dir / file if not file.is_absolute() and base_dir is not None else file
 
 
 def _as_item(element: Any) -> Item:
@@ -51,26 +119,46 @@ def _as_item(element: Any) -> Item:
     return (element, None)
 
 
-def _load_arrays(spec: DatasetSpec, base_dir: Path | None) -> list[Item]:
+def _load_arrays(spec: DatasetSpec, base_dir: Path | None, name: str) -> list[Item]:
     assert spec.path is not None
-    path = Path(spec.path)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+    path = _resolve(spec.path, base_dir)
+    if path.is_dir():
+        raise InputFileError(f"dataset {name!r}: {path} is a directory, not a .npy/.npz file")
     if not path.is_file():
-        raise InputFileError(f"dataset file not found: {path}")
+        raise InputFileError(f"dataset {name!r}: file not found: {path}")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputFileError(f"cannot read dataset file {path}: {exc}", hint="write it with numpy.save/savez") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        problem = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputFileError(
+            f"dataset {name!r}: cannot read {path}: {problem}", hint="write it with numpy.save/savez"
+        ) from None
     if isinstance(loaded, np.ndarray):
         inputs, labels = loaded, None
     else:
         if spec.inputs_key not in loaded.files:
             raise DataMismatchError(
-                f"{path} has no array {spec.inputs_key!r}; it has {loaded.files}", hint="set inputs_key"
+                f"dataset {name!r}: {path} has no array {spec.inputs_key!r}; it has {loaded.files}",
+                hint="set inputs_key",
             )
-        inputs = loaded[spec.inputs_key]
-        labels = loaded[spec.labels_key] if spec.labels_key in loaded.files else None
+        try:
+            inputs = loaded[spec.inputs_key]
+            labels = loaded[spec.labels_key] if spec.labels_key in loaded.files else None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            problem = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputFileError(
+                f"dataset {name!r}: cannot read {path}: {problem}", hint="write it with numpy.savez"
+            ) from None
+    if inputs.ndim == 0:
+        raise DataMismatchError(
+            f"dataset {name!r}: {path} holds a single number, not an array of samples",
+            hint="save an array whose first axis is the sample axis",
+        )
+    if labels is not None and len(labels) != len(inputs):
+        raise DataMismatchError(
+            f"dataset {name!r}: {path} has {len(inputs)} inputs but {len(labels)} labels",
+            hint="save one label per input sample",
+        )
     step = spec.batch_size
     return [
         (inputs[i : i + step], None if labels is None else labels[i : i + step].squeeze())

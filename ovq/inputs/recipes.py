@@ -15,7 +15,7 @@ from typing import Any
 
 from ovq.config.schema import ModelSource
 from ovq.errors import ConfigError
-from ovq.inputs.user_code import load_callable, load_module_from_file
+from ovq.inputs.user_code import call_user_code, load_callable, load_module_from_file
 from ovq.runtime.artifacts import file_digest
 
 
@@ -65,7 +65,10 @@ def model_source_digest(source: ModelSource, base_dir: Path | None) -> str:
             path = Path(module)
             files = [path if path.is_absolute() or base_dir is None else base_dir / path]
         else:
-            spec = importlib.util.find_spec(module)
+            try:
+                spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError):  # its package does not exist: the export stage says so
+                spec = None
             origin = spec.origin if spec else None
             files = [Path(origin)] if origin else []
     else:
@@ -107,7 +110,8 @@ def load_model_source(source: ModelSource, *, base_dir: Path | None) -> LoadedMo
     if source.factory:
         import torch
 
-        module = load_callable(source.factory, base_dir=base_dir)()
+        factory = load_callable(source.factory, base_dir=base_dir)
+        module = call_user_code(factory, f"model factory {source.factory!r}")
         if not isinstance(module, torch.nn.Module):
             raise ConfigError(
                 f"model factory {source.factory!r} returned {type(module).__name__}, not a torch.nn.Module",

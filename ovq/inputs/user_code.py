@@ -27,6 +27,16 @@ def load_module_from_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise ConfigError(
+            f"{path}:{exc.lineno}: syntax error: {exc.msg}", hint="fix the Python file named in the pipeline"
+        ) from None
+    except SystemExit as exc:
+        del sys.modules[module_name]
+        raise ConfigError(
+            f"importing {path} called sys.exit({exc.code!r})", hint="keep module-level code free of sys.exit()"
+        ) from None
     except Exception:
         del sys.modules[module_name]
         raise
@@ -62,3 +72,13 @@ def load_callable(reference: str, *, base_dir: Path | None = None) -> Callable[.
             hint=f"callables there: {', '.join(public)}",
         )
     return target  # type: ignore[no-any-return]
+
+
+def call_user_code(function: Any, what: str) -> Any:
+    """Call a user's function; its sys.exit() is a failure of that function, not the end of ovq with its code."""
+    try:
+        return function()
+    except SystemExit as exc:
+        raise ConfigError(
+            f"{what} called sys.exit({exc.code!r})", hint="raise an exception instead of exiting the process"
+        ) from None

@@ -172,7 +172,9 @@ class HistoryStore:
                     f"no run history at {self.path}",
                     hint="run `ovq nightly` (or pass --history PATH) to record runs first",
                 )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            from ovq.runtime.output_paths import check_output_dir
+
+            check_output_dir(self.path.parent, "history file (--history) folder")
         elif self.path.is_dir():
             raise InputFileError(f"the history store {self.path} is a folder, not an SQLite file")
         self._initialize()

@@ -44,8 +44,10 @@ from ovq.nightly.gates import (
     load_pinned_baselines,
     report_gates,
 )
+from ovq.nightly.lock import exclusive_outputs
 from ovq.report.schema import Environment, Report, ReportError
 from ovq.runtime.artifacts import write_json_atomic
+from ovq.runtime.output_paths import check_output_dir, check_output_file
 
 if TYPE_CHECKING:
     from ovq.nightly.history import HistoryStore
@@ -220,8 +222,34 @@ def run_nightly(
         require_mlflow()
     tolerances = tolerances or Tolerances()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    outputs = [Path(p) for p in (junit_path, summary_path) if p is not None]
+    check_output_dir(out, "nightly output folder (--out)")
+    for file in outputs:
+        check_output_file(file, "--junit" if file == junit_path else "--summary")
+    shared = [*outputs, *([history.path] if history is not None else [])]
+    with exclusive_outputs([out], shared):
+        return _run_locked(
+            files, run_pipeline, history, pinned, tolerances, out, junit_path, summary_path,
+            plots, plot_format, mlflow_uri, mlflow_experiment, started, started_at,
+        )  # fmt: skip
 
+
+def _run_locked(
+    files: list[Path],
+    run_pipeline: RunPipeline,
+    history: HistoryStore | None,
+    pinned: PinnedBaselines | None,
+    tolerances: Tolerances,
+    out: Path,
+    junit_path: str | Path | None,
+    summary_path: str | Path | None,
+    plots: bool,
+    plot_format: str,
+    mlflow_uri: str | None,
+    mlflow_experiment: str,
+    started: float,
+    started_at: str,
+) -> NightlyResult:
     outcomes: list[PipelineOutcome] = []
     used_dirs: set[str] = set()
     for path in files:

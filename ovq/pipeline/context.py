@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import ovq
 from ovq.config.schema import CompileStage, PipelineConfig
-from ovq.inputs.datasets import Item, check_fits, items_digest, load_dataset
+from ovq.inputs.datasets import Item, check_fits, dtype_mismatches, items_digest, load_dataset
 from ovq.inputs.metrics import Metric, resolve_metric
 from ovq.inputs.recipes import find_recipe, model_source_digest
 from ovq.pipeline.cache import StageCache
@@ -101,9 +101,13 @@ class Variant:
     def to_report(self, reference_size: int | None) -> dict[str, Any]:
         size = self.size_bytes
         primary = next(iter(self.accuracy.values()), None)
+        precision = self.precision
+        if (self.compile_info or {}).get("executes_int8") is False:
+            # Named int8, runs none: never presented as INT8.
+            precision = f"{self.compile_info.get('executed_precision') or 'float'} (0% int8 executed)"  # type: ignore[union-attr]
         return {
             "name": self.name,
-            "precision": self.precision,
+            "precision": precision,
             "source": self.source,
             "model_path": str(self.model_path),
             "size_bytes": size,
@@ -139,10 +143,6 @@ class RunContext:
     _metrics: dict[str, Metric] = field(default_factory=dict)
     _digests: dict[str, str] = field(default_factory=dict)
 
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
-        self.reporter.note(f"warning: {message}")
-
     def __post_init__(self) -> None:
         self.deployment = next((s for s in self.config.stages if isinstance(s, CompileStage)), None)
         stage = self.deployment
@@ -165,12 +165,20 @@ class RunContext:
         """The named dataset, loaded once; checked against the model's inputs when a model is given."""
         if name not in self._datasets:
             self._datasets[name] = load_dataset(
-                self.config.datasets[name], base_dir=self.base_dir, default_recipe=self.config.model.recipe
+                self.config.datasets[name], base_dir=self.base_dir, default_recipe=self.config.model.recipe, name=name
             )
         items = self._datasets[name]
         if model is not None:
             check_fits(model, items, dataset_name=name)
+            for message in dtype_mismatches(model, items, dataset_name=name):
+                self.warn(message)
         return items
+
+    def warn(self, message: str) -> None:
+        """Tell the user once (console) and keep it for the report's warnings."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self.reporter.note(f"warning: {message}")
 
     def metric(self, name: str) -> Metric:
         if name not in self._metrics:

@@ -46,6 +46,15 @@ def enforce_budget(ctx: RunContext) -> BudgetVerdict:
     verdicts: dict[str, Any] = {}
     passing: list[Variant] = []
     for variant in candidates:
+        non_finite = max((int(entry.get("non_finite_outputs", 0)) for entry in variant.accuracy.values()), default=0)
+        if non_finite:
+            # NaN/Inf outputs may still score (argmax of NaN is 0): such a variant is never the deliverable.
+            verdicts[variant.name] = {
+                "met": False,
+                "checks": [],
+                "disqualified": f"NaN/Inf outputs on {non_finite} items",
+            }
+            continue
         checks = [
             check_budget(
                 budget,
@@ -74,7 +83,12 @@ def enforce_budget(ctx: RunContext) -> BudgetVerdict:
     }
     misses = [
         f"{name}: "
-        + "; ".join(c["metric"] + f" drop {c['drop']:.4g} > {c['max_drop']:.4g}" for c in v["checks"] if not c["met"])
+        + (
+            v.get("disqualified")
+            or "; ".join(
+                c["metric"] + f" drop {c['drop']:.4g} > {c['max_drop']:.4g}" for c in v["checks"] if not c["met"]
+            )
+        )
         for name, v in verdicts.items()
         if not v["met"]
     ]

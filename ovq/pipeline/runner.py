@@ -17,6 +17,7 @@ from typing import Any
 
 from ovq.config.schema import PipelineConfig, StageConfig, config_digest, load_pipeline
 from ovq.errors import OvqError, StageError
+from ovq.inputs.preflight import preflight
 from ovq.pipeline import run_folder
 from ovq.pipeline.cache import CacheEntry, StageCache
 from ovq.pipeline.context import Reporter, RunContext, SilentReporter, Variant
@@ -24,6 +25,7 @@ from ovq.pipeline.faults import FAULT_ENV, FaultingReporter, checkpoint
 from ovq.pipeline.stages import STAGE_ADAPTERS, StageAdapter, StageResult
 from ovq.report.store import new_report, now_iso, write_report
 from ovq.runtime.artifacts import staged_dir
+from ovq.runtime.output_paths import check_output_dir
 
 # Stands for the run folder in cached records, so a replayed stage's paths point into the run replaying it.
 RUN_DIR_TOKEN = "${RUN_DIR}"
@@ -70,7 +72,10 @@ def run_pipeline(
     else:
         config, base_dir = load_pipeline(pipeline)
         pipeline_file = str(pipeline)
+    preflight(config, base_dir)
     run_dir = Path(output_dir) if output_dir is not None else default_run_dir(config)
+    # Before any work: a run that cannot write its results (or its cache) must not calibrate for minutes first.
+    check_output_dir(run_dir, "run folder (-o)")
     digest = config_digest(config)
     report = new_report(pipeline=config.name, pipeline_file=pipeline_file, config_digest=digest)
     report["run_dir"] = str(run_dir)
@@ -82,6 +87,8 @@ def run_pipeline(
         running_report=lambda: write_report(run_dir, report),
     )
     stage_cache = StageCache() if cache is True else (cache or None)
+    if stage_cache is not None:
+        check_output_dir(stage_cache.root, "stage cache folder (OVQ_CACHE_DIR)")
     if stage_cache is not None:
         stage_cache.remove_stale_staging()
     reporter = reporter or SilentReporter()
@@ -146,6 +153,14 @@ def _run_stages(
         except Exception as exc:
             record["status"] = "failed"
             raise StageError(f"{label} failed: {type(exc).__name__}: {exc}", stage=label) from exc
+        except SystemExit as exc:
+            # User code (a factory, a metric) called sys.exit(): a failed stage, never ovq's exit code 0.
+            record["status"] = "failed"
+            raise StageError(
+                f"{label} failed: user code called sys.exit({exc.code!r})",
+                stage=label,
+                hint="raise an exception in your function instead of exiting the process",
+            ) from None
         except BaseException:
             record["status"] = "failed"  # KeyboardInterrupt / SIGTERM: still leave an honest report
             raise
@@ -194,6 +209,7 @@ def _run_or_reuse(
             if replayed is not None:
                 return replayed, True
     before = _snapshot(ctx)
+    warned = len(ctx.warnings)
     result = adapter.run(ctx, stage)
     if cache is not None and key is not None:
         after = _snapshot(ctx)
@@ -205,6 +221,7 @@ def _run_or_reuse(
             "stage": ctx.stage_label,
             "result": result.to_record(),
             "variants": {n: c for n, c in changes.items() if c},
+            "warnings": ctx.warnings[warned:],  # a replayed stage repeats what it warned about
         }
         stage_dir = ctx.stage_folder
         files = stage_dir if stage_dir.is_dir() else None
@@ -234,6 +251,8 @@ def _replay(ctx: RunContext, cache: StageCache, entry: CacheEntry) -> StageResul
         if variant is None:
             variant = ctx.variants[name] = Variant(name=name, precision="", source=None, model_path=ctx.run_dir)
         variant.apply_state(state, ctx.run_dir)
+    for message in record.get("warnings", []):
+        ctx.warn(message)  # a cached stage repeats what it warned about
     return result
 
 
@@ -262,6 +281,7 @@ def _finish(report: dict[str, Any], ctx: RunContext, peers: list[dict[str, Any]]
     report["finished_at"] = now_iso()
     report["duration_s"] = round(time.perf_counter() - started, 3)
     report["run_dir"] = str(ctx.run_dir)
+    report["warnings"] = list(ctx.warnings)
     try:
         # Nightly history tells "the model changed" from "the libraries changed" by this digest.
         report["model_digest"] = ctx.source_digest()

@@ -63,7 +63,7 @@ def render_console_table(report: ReportLike) -> Table:
             ", ".join(n for n in row_notes(row) if n != "deliverable"),
         ]
         table.add_row(*cells, style="dim" if row.baseline else None)
-    captions = []
+    captions = [f"warning: {warning}" for warning in report.warnings]
     if report.budget is not None:
         verdict = f"met, deliverable {report.deliverable}" if report.budget.met else "missed, no deliverable"
         captions.append(f"budget ({'; '.join(budget_limit_lines(report))}): {verdict}")

@@ -311,7 +311,11 @@ def render_html(report: ReportLike) -> str:
     """The whole report as one HTML page with inline CSS and SVG plots."""
     report = parse_report(report)
     rows = variant_rows(report)
-    sections = [header_html(report), "<h2>Variants</h2>"]
+    sections = [header_html(report)]
+    if report.warnings:
+        items = "".join(f"<li>⚠ {_inline_code(w)}</li>" for w in report.warnings)
+        sections.append(f'<h2>Warnings</h2><ul class="warnings">{items}</ul>')
+    sections.append("<h2>Variants</h2>")
     if rows:
         sections.append(variant_table_html(rows))
         notes = precision_notes(report, rows)

@@ -149,6 +149,8 @@ def render_markdown(report: ReportLike) -> str:
     report = parse_report(report)
     rows = variant_rows(report)
     lines = header_lines(report)
+    if report.warnings:
+        lines += ["## Warnings", "", *[f"- ⚠ {w}" for w in report.warnings], ""]
     lines += ["## Variants", ""]
     if rows:
         lines += [variant_table(report, rows), ""]

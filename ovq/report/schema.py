@@ -228,6 +228,10 @@ class Report(ReportModel):
     budget: Budget | None = Field(None, description="the accuracy budget's verdict; null without a budget")
     deliverable: str | None = Field(None, description="the variant that met the budget; null if none or no budget")
     error: ReportError | None = Field(None, description="why the run failed; null when it did not")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what did not fail the run but must be seen (data cast, a variant that is not what its name says)",
+    )
     nulls: dict[str, str] = Field(default_factory=dict, description="JSON Pointer of a null number -> why")
 
     def variant(self, name: str) -> VariantReport | None:

@@ -62,6 +62,8 @@ def read_model_file(path: Path) -> ov.Model:
     """Read an IR (.xml + .bin) or an ONNX file; a missing or damaged file is a clear error."""
     import openvino as ov
 
+    if path.is_dir():
+        raise InputFileError(f"{path} is a directory, not a model file", hint="give the .xml (IR) or .onnx file")
     if not path.is_file():
         raise InputFileError(f"model file not found: {path}")
     if path.suffix == ".xml" and not path.with_suffix(".bin").is_file():

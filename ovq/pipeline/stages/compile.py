@@ -72,4 +72,27 @@ class Compile(StageAdapter[CompileStage]):
                 "compile_ms": round(variant.compiled.compile_ms, 3),
                 "inference_precision": variant.compiled.inference_precision,
             }
+            if variant.precision == "int8":
+                _check_int8_executes(ctx, variant)
         return StageResult(details=details)
+
+
+def _check_int8_executes(ctx: RunContext, variant: Variant) -> None:
+    """A variant named int8 whose compute layers all run in floating point says so (it is not INT8)."""
+    from ovq.runtime.execution_precision import execution_precision_summary
+
+    assert variant.compiled is not None and variant.compile_info is not None
+    summary = execution_precision_summary(variant.compiled.compiled)
+    # Judged on the compute-heavy layers where there are any: an int8 reorder beside f32 convolutions is not INT8.
+    if summary.compute_int8_share is not None:
+        executes_int8 = summary.compute_int8_share > 0
+    else:
+        executes_int8 = summary.layers.get("int8", 0) > 0
+    variant.compile_info["executes_int8"] = executes_int8
+    variant.compile_info["executed_precision"] = summary.compute_precision
+    if not executes_int8:
+        ctx.warn(
+            f"variant {variant.name!r} executes 0% int8: every compute layer runs in"
+            f" {summary.compute_precision or 'floating point'} (e.g. accuracy control reverted every quantized"
+            " operation); it is not an INT8 model"
+        )

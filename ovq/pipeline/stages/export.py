@@ -58,5 +58,22 @@ def _example_from(ctx: RunContext, stage: ExportStage) -> Any:
         return [np.zeros(shape, np.float32) for shape in stage.input_shapes]
     if ctx.config.datasets:
         first = next(iter(ctx.config.datasets))
-        return ctx.dataset(first)[0][0]
+        return _float32_example(ctx.dataset(first)[0][0])
     return None
+
+
+def _float32_example(example: Any) -> Any:
+    """Trace with float32 where the data is float64 (torch weights are float32) instead of failing to convert.
+
+    The stages that feed the data to the model warn (once) that float64 items are cast to the model's float32.
+    """
+
+    def cast(array: Any) -> Any:
+        array = np.asarray(array)
+        return array.astype(np.float32) if array.dtype == np.float64 else array
+
+    if isinstance(example, dict):
+        return {name: cast(value) for name, value in example.items()}
+    if isinstance(example, list | tuple):
+        return type(example)(cast(value) for value in example)
+    return cast(example)
