@@ -187,7 +187,7 @@ class TorchEagerRunner:
 
         self.module = module.eval()
         self.num_threads = num_threads or usable_cores()
-        self._tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in _as_array_list(inputs)]
+        self._tensors = [torch.from_numpy(np.asarray(a, order="C")) for a in _as_array_list(inputs)]
         self.compile_ms: float | None = None
         self.first_inference_ms: float | None = None
 
@@ -201,7 +201,7 @@ class TorchEagerRunner:
         """Run the module once on `inputs` and return its outputs as numpy arrays."""
         import torch
 
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in _as_array_list(inputs)]
+        tensors = [torch.from_numpy(np.asarray(a, order="C")) for a in _as_array_list(inputs)]
         with torch.inference_mode():
             outputs = self.module(*tensors)
         if isinstance(outputs, torch.Tensor):
@@ -279,14 +279,14 @@ class OnnxRuntimeRunner:
         """Map `inputs` onto the session's input names (by name for a mapping, else by position)."""
         names = [i.name for i in self.session.get_inputs()]
         if isinstance(inputs, Mapping) and set(inputs) == set(names):
-            return {name: np.ascontiguousarray(inputs[name]) for name in names}
+            return {name: np.asarray(inputs[name], order="C") for name in names}
         arrays = _as_array_list(inputs)
         if len(arrays) != len(names):
             raise DataMismatchError(
                 f"the ONNX model expects {len(names)} input(s) {names}, got {len(arrays)}",
                 stage="baselines",
             )
-        return {name: np.ascontiguousarray(array) for name, array in zip(names, arrays, strict=True)}
+        return {name: np.asarray(array, order="C") for name, array in zip(names, arrays, strict=True)}
 
     def infer(self, inputs: ModelInputs) -> list[np.ndarray]:
         """Run the session once on `inputs` and return its outputs."""
@@ -328,7 +328,7 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = _as_array_list(example_inputs)
-    tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    tensors = tuple(torch.from_numpy(np.asarray(a, order="C")) for a in arrays)
     names = list(example_inputs) if isinstance(example_inputs, Mapping) else None
     temporary = path.with_name(path.name + ".partial")
     try:
@@ -391,9 +391,9 @@ def quantize_onnxruntime_int8(
             if item is None:
                 return None
             if isinstance(item, Mapping):
-                return {name: np.ascontiguousarray(item[name]) for name in names}
+                return {name: np.asarray(item[name], order="C") for name in names}
             arrays = _as_array_list(item)
-            return {name: np.ascontiguousarray(a) for name, a in zip(names, arrays, strict=True)}
+            return {name: np.asarray(a, order="C") for name, a in zip(names, arrays, strict=True)}
 
     prepared = output.with_name(output.stem + ".preprocessed.onnx")
     model_to_quantize = source

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from ovq.config.images import ImagePreprocess
 from ovq.config.stages import (
     ALL_RUNGS,
     AccuracyControlSpec,
@@ -49,6 +50,7 @@ __all__ = [
     "EvaluateStage",
     "ExportStage",
     "IgnoredScopeSpec",
+    "ImagePreprocess",
     "MetricBudget",
     "MetricSpec",
     "ModelSource",
@@ -71,33 +73,42 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------- model
 
 
+MODEL_SOURCE_KINDS = ("recipe", "factory", "onnx", "tflite", "ir")
+
+
 class ModelSource(Strict):
-    """Where the trained model comes from: exactly one of recipe, factory, onnx, ir."""
+    """Where the trained model comes from: exactly one of recipe, factory, onnx, tflite, ir.
+
+    File paths are relative to the pipeline file, or `pkg:PACKAGE/path` for a file shipped in an installed
+    Python package.
+    """
 
     recipe: str | None = Field(None, description="a recipe name under models/ (e.g. digits) or a recipe.py path")
     factory: str | None = Field(
         None, description="'package.module:function' or 'path/file.py:function' returning a torch.nn.Module"
     )
     onnx: str | None = Field(None, description="path to an .onnx file")
+    tflite: str | None = Field(None, description="path to a .tflite file (read by OpenVINO's TFLite frontend)")
     ir: str | None = Field(None, description="path to an OpenVINO IR .xml (its .bin beside it)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ModelSource:
-        given = [k for k in ("recipe", "factory", "onnx", "ir") if getattr(self, k)]
+        given = [k for k in MODEL_SOURCE_KINDS if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of recipe, factory, onnx, ir (got {given or 'none'})")
+            raise ValueError(f"give exactly one of {', '.join(MODEL_SOURCE_KINDS)} (got {given or 'none'})")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("recipe", "factory", "onnx", "ir") if getattr(self, k))
+        return next(k for k in MODEL_SOURCE_KINDS if getattr(self, k))
 
 
 # ---------------------------------------------------------------------------------------------- data
 
 
 class DatasetSpec(Strict):
-    """A dataset: a recipe split, a 'package.module:function' returning an iterable, or .npy/.npz files.
+    """A dataset: a recipe split, a 'package.module:function' returning an iterable, .npy/.npz files or an
+    image folder.
 
     Items are (inputs, target) pairs; inputs are shaped like the model's inputs, batch dimension included.
     """
@@ -105,19 +116,44 @@ class DatasetSpec(Strict):
     recipe: str | None = Field(None, description="recipe name; defaults to the model's recipe when split is given")
     split: str | None = Field(None, description="the recipe's split, e.g. calibration or validation")
     factory: str | None = Field(None, description="'package.module:function' returning an iterable of items")
-    path: str | None = Field(None, description=".npz (arrays 'inputs' and optional 'labels') or .npy of inputs")
+    path: str | None = Field(
+        None,
+        description=(
+            ".npy of inputs, or .npz: array 'inputs' (+ optional 'labels'), or one array per model input named"
+            " like the input (0-d arrays are shared by every item)"
+        ),
+    )
+    images: str | None = Field(
+        None, description="a folder of .jpg/.png/.bmp/.webp images (searched recursively, sorted by path)"
+    )
+    labels: str | None = Field(
+        None,
+        description=(
+            "images only: 'folders' (the sub-folder name is the class; classes numbered in sorted order)"
+            " or a .csv with columns file,label (file relative to the folder)"
+        ),
+    )
+    preprocess: ImagePreprocess | None = Field(
+        None, description="images only: how each image becomes an input (default: own size, RGB, [0,1], NCHW)"
+    )
     inputs_key: str = Field("inputs", description="array name of the inputs in an .npz")
     labels_key: str = Field("labels", description="array name of the labels in an .npz (optional array)")
-    batch_size: int = Field(1, ge=1, description="samples per item when slicing .npy/.npz arrays")
+    batch_size: int = Field(1, ge=1, description="samples per item when slicing .npy/.npz arrays or images")
     limit: int | None = Field(None, ge=1, description="use at most this many items")
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        sources = [k for k in ("split", "factory", "path") if getattr(self, k)]
+        sources = [k for k in ("split", "factory", "path", "images") if getattr(self, k)]
         if len(sources) != 1:
-            raise ValueError(f"give exactly one of split (with a recipe), factory, path (got {sources or 'none'})")
+            raise ValueError(
+                f"give exactly one of split (with a recipe), factory, path, images (got {sources or 'none'})"
+            )
         if self.recipe and not self.split:
             raise ValueError("recipe needs a split")
+        if not self.images and (self.labels is not None or self.preprocess is not None):
+            raise ValueError("labels and preprocess apply to image folders (images:) only")
+        if self.labels is not None and self.labels != "folders" and not self.labels.endswith(".csv"):
+            raise ValueError(f"labels: 'folders' or a .csv file, got {self.labels!r}")
         return self
 
 

@@ -34,6 +34,17 @@ def load_dataset(spec: DatasetSpec, *, base_dir: Path | None, default_recipe: st
         if not isinstance(produced, Iterable):
             raise ConfigError(f"dataset factory {spec.factory!r} returned {type(produced).__name__}, not an iterable")
         items = [_as_item(element) for element in produced]
+    elif spec.images:
+        from ovq.inputs.images import load_image_items
+
+        items = load_image_items(
+            spec.images,
+            preprocess=spec.preprocess,
+            labels=spec.labels,
+            batch_size=spec.batch_size,
+            limit=spec.limit,
+            base_dir=base_dir,
+        )
     else:
         assert spec.path is not None
         items = _load_arrays(spec, base_dir)
@@ -56,6 +67,10 @@ def _load_arrays(spec: DatasetSpec, base_dir: Path | None) -> list[Item]:
     path = Path(spec.path)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
+    if path.is_dir():
+        raise InputFileError(
+            f"dataset path {path} is a folder", hint="for a folder of images write images: instead of path:"
+        )
     if not path.is_file():
         raise InputFileError(f"dataset file not found: {path}")
     try:
@@ -65,17 +80,57 @@ def _load_arrays(spec: DatasetSpec, base_dir: Path | None) -> list[Item]:
     if isinstance(loaded, np.ndarray):
         inputs, labels = loaded, None
     else:
-        if spec.inputs_key not in loaded.files:
-            raise DataMismatchError(
-                f"{path} has no array {spec.inputs_key!r}; it has {loaded.files}", hint="set inputs_key"
-            )
-        inputs = loaded[spec.inputs_key]
         labels = loaded[spec.labels_key] if spec.labels_key in loaded.files else None
+        if spec.inputs_key not in loaded.files:
+            named = {name: loaded[name] for name in loaded.files if name != spec.labels_key}
+            if not named:
+                raise DataMismatchError(f"{path} holds no input arrays (only {loaded.files})")
+            return _named_items(path, named, labels, spec.batch_size)
+        inputs = loaded[spec.inputs_key]
     step = spec.batch_size
     return [
         (inputs[i : i + step], None if labels is None else labels[i : i + step].squeeze())
         for i in range(0, len(inputs) - step + 1, step)
     ]
+
+
+def _named_items(path: Path, named: dict[str, np.ndarray], labels: np.ndarray | None, step: int) -> list[Item]:
+    """An .npz with one array per model input (matched to the model by name when it is checked).
+
+    Arrays with a first axis are sliced into items of `step` samples; 0-d arrays (a sample rate, a
+    threshold) are the same for every item.
+    """
+    sliced = {name: array for name, array in named.items() if array.ndim > 0}
+    lengths = {name: len(array) for name, array in sliced.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataMismatchError(
+            f"{path}: input arrays differ in length along their first axis: {lengths}",
+            hint="give every per-item array the same number of samples (0-d arrays are shared)",
+        )
+    count = next(iter(lengths.values()), step)
+    items: list[Item] = []
+    for start in range(0, count - step + 1, step):
+        inputs = {name: array[start : start + step] if array.ndim > 0 else array for name, array in named.items()}
+        items.append((inputs, None if labels is None else labels[start : start + step].squeeze()))
+    return items
+
+
+def describe_dataset(spec: DatasetSpec, items: Sequence[Item]) -> dict[str, Any]:
+    """What the report records about a dataset: where it came from, its size and (images) its preprocessing."""
+    source = next(k for k in ("split", "factory", "path", "images") if getattr(spec, k))
+    described: dict[str, Any] = {
+        "source": source,
+        "location": getattr(spec, source),
+        "items": len(items),
+        "input_shapes": first_input_shapes(items),
+        "labeled": items[0][1] is not None,
+    }
+    if spec.images:
+        from ovq.inputs.images import describe_preprocess
+
+        described["labels"] = spec.labels
+        described["preprocess"] = describe_preprocess(spec.preprocess)
+    return described
 
 
 def input_arrays(inputs: Any) -> list[np.ndarray]:
@@ -98,7 +153,15 @@ def check_fits(model: ov.Model, items: Sequence[Item], *, dataset_name: str) -> 
         unknown = [key for key in inputs if key not in names]
         if unknown:
             raise DataMismatchError(
-                f"dataset {dataset_name!r}: inputs named {unknown} are not model inputs; the model expects {expected}"
+                f"dataset {dataset_name!r}: inputs named {unknown} are not model inputs; the model expects {expected}",
+                hint="name each array like the model input it feeds",
+            )
+        missing = [port.get_any_name() for port in model_inputs if not set(port.get_names()) & set(inputs)]
+        if missing:
+            raise DataMismatchError(
+                f"dataset {dataset_name!r}: no data for model input(s) {missing}; the data has {sorted(inputs)},"
+                f" the model's inputs are {[port.get_any_name() for port in model_inputs]}",
+                hint="add one array per model input, named like the input",
             )
     if len(arrays) != len(model_inputs):
         raise DataMismatchError(
@@ -110,13 +173,21 @@ def check_fits(model: ov.Model, items: Sequence[Item], *, dataset_name: str) -> 
         if isinstance(inputs, dict)
         else list(model_inputs)
     )
-    for port, array in zip(ports, arrays, strict=True):
+    for port, given in zip(ports, arrays, strict=True):
+        array, _ = fit_scalar(given, port.get_partial_shape())
         if not port.get_partial_shape().compatible(_static(array.shape)):
             raise DataMismatchError(
                 f"dataset {dataset_name!r}: input {port.get_any_name()!r} expects shape"
                 f" {port.get_partial_shape()}, the data has {list(array.shape)}",
                 hint="reshape the data (batch dimension included) or set export.input_shapes to match it",
             )
+
+
+def fit_scalar(array: np.ndarray, expected: ov.PartialShape) -> tuple[np.ndarray, ov.PartialShape]:
+    """A one-element array fed to a 0-d input (a sample rate sliced out of a per-item array) is that scalar."""
+    if expected.rank.is_static and expected.rank.get_length() == 0 and array.ndim > 0 and array.size == 1:
+        return array.reshape(()), expected
+    return array, expected
 
 
 def _static(shape: Sequence[int]) -> Any:
@@ -137,6 +208,6 @@ def items_digest(items: Sequence[Item]) -> str:
     for inputs, target in items:
         for array in input_arrays(inputs):
             digest.update(str((array.dtype, array.shape)).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(np.asarray(array, order="C").tobytes())
         digest.update(repr(np.asarray(target).tolist() if target is not None else None).encode())
     return digest.hexdigest()

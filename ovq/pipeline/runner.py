@@ -223,6 +223,7 @@ def _finish(report: dict[str, Any], ctx: RunContext, started: float) -> None:
     for record in report["stages"]:
         # Baselines (PyTorch eager, ONNX Runtime) measured by a benchmark stage sit beside ovq's variants.
         report["variants"].extend((record.get("details") or {}).get("baselines", []))
+    report["datasets"] = ctx.dataset_descriptions()
     report["finished_at"] = now_iso()
     report["duration_s"] = round(time.perf_counter() - started, 3)
     report["run_dir"] = str(ctx.run_dir)
