@@ -287,8 +287,10 @@ def _check_baselines(config: PipelineConfig) -> None:
         source = config.model.kind
         if "pytorch_eager" in stage.baselines and source not in ("recipe", "factory"):
             raise ValueError(f"{where}: pytorch_eager needs a torch model (model.recipe or model.factory)")
-        if any(b.startswith("onnxruntime") for b in stage.baselines) and source == "ir":
-            raise ValueError(f"{where}: ONNX Runtime baselines need a torch or ONNX model, not an IR")
+        if any(b.startswith("onnxruntime") for b in stage.baselines) and source in ("ir", "tflite"):
+            raise ValueError(f"{where}: ONNX Runtime baselines need a torch or ONNX model, not {source}")
+        if "litert" in stage.baselines and source != "tflite":
+            raise ValueError(f"{where}: litert runs .tflite models; it needs model.tflite")
         calibration = stage.baseline_calibration or next(
             (s.dataset for s in config.stages if isinstance(s, QuantizeStage)), None
         )

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 Report = Mapping[str, Any]
 
 # Runtimes other than OpenVINO: their variants are baselines (what a user would run instead of ovq).
-BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime"}
+BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "litert": "LiteRT"}
 BASELINE_NOTE = (
-    "Baselines (PyTorch eager, ONNX Runtime) are measured the way their users run them: one model or "
+    "Baselines (PyTorch eager, ONNX Runtime, LiteRT) are measured the way their users run them: one model or "
     "session, synchronous calls in a loop, threads = cores."
 )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.engine import BenchmarkResult, benchmark_interleaved, speedup_table
@@ -84,9 +83,10 @@ def _measure_baselines(
         module = recipe.build()
     elif source.factory:
         module = load_callable(source.factory, base_dir=ctx.base_dir)()
-    onnx_path = None
-    if source.onnx:
-        onnx_path = Path(source.onnx) if Path(source.onnx).is_absolute() else ctx.base_dir / source.onnx
+    from ovq.inputs.recipes import model_file
+
+    onnx_path = model_file(source, ctx.base_dir) if source.onnx else None
+    tflite_path = model_file(source, ctx.base_dir) if source.tflite else None
     calibration_name = stage.baseline_calibration or next(
         (s.dataset for s in ctx.config.stages if isinstance(s, QuantizeStage)), None
     )
@@ -103,6 +103,7 @@ def _measure_baselines(
             work_dir=ctx.run_dir / "baselines",
             module=module,
             onnx_path=onnx_path,
+            tflite_path=tflite_path,
             calibration_inputs=calibration,
             kinds=stage.baselines,
             duration_s=duration,
