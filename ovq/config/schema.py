@@ -158,12 +158,23 @@ class DatasetSpec(Strict):
 
 
 class MetricSpec(Strict):
+    """A metric: fn(outputs, targets) -> float.
+
+    outputs[i] is the model's first output for item i (a numpy array, batch dimension included; for a
+    model with several outputs, the first one). targets[i] is item i's label (against: labels), the FP32
+    reference variant's first output for item i (against: reference), or targets is None (against: none).
+    """
+
     function: str = Field(
         description="built-in metric name (top1, mse, cosine, ...) or 'package.module:function' / 'file.py:function'"
     )
     higher_is_better: bool | None = Field(None, description="defaults from the built-in; true for user functions")
-    against: Literal["labels", "reference"] = Field(
-        "labels", description="compare with the dataset's labels, or with the FP32 variant's outputs"
+    against: Literal["labels", "reference", "none"] = Field(
+        "labels",
+        description=(
+            "compare with the dataset's labels, with the FP32 variant's outputs (agreement, for unlabeled"
+            " data), or none: the function gets targets=None"
+        ),
     )
 
 
@@ -222,6 +233,11 @@ def _check_references(config: PipelineConfig) -> None:
                 f"metrics.{name}.function: {metric.function!r} is neither a built-in metric"
                 f" ({', '.join(BUILTIN_METRIC_NAMES)}) nor a 'module:function' reference"
             )
+        if metric.function in BUILTIN_METRIC_NAMES and metric.against == "none":
+            raise ValueError(
+                f"metrics.{name}: the built-in {metric.function} compares with targets; use against: labels or"
+                " reference, or a function of the outputs alone for against: none"
+            )
     for name, spec in config.datasets.items():
         if spec.split and not (spec.recipe or config.model.recipe):
             raise ValueError(f"datasets.{name}: split needs a recipe (set recipe here or model.recipe)")
@@ -273,7 +289,7 @@ def _check_qat(config: PipelineConfig) -> None:
                     f"{where}.{field}: {name!r} is not defined; defined datasets: {sorted(config.datasets)}"
                 )
         first_metric = next(iter(config.budget.metrics))
-        if config.metrics[first_metric].against == "reference":
+        if config.metrics[first_metric].against != "labels":
             raise ValueError(f"{where}: the budget's first metric {first_metric!r} must compare with labels for QAT")
         if options.train_fn and options.max_steps:
             raise ValueError(f"{where}: train_fn and max_steps exclude each other")

@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ovq.report.rows import (
+    SPEEDUP_NOTE,
     Report,
     _dict,
-    accuracy_metric,
     fmt_bytes,
-    fmt_drop,
     fmt_execution,
     fmt_latency_triplet,
     fmt_metric,
+    fmt_metric_drop,
     fmt_number,
     fmt_ratio,
     fmt_reduction,
+    metric_headers,
+    metric_names,
+    metric_value_and_drop,
     row_notes,
     variant_rows,
 )
@@ -29,7 +32,7 @@ def render_console_table(report: Report) -> Table:
     from rich.table import Table
 
     rows = variant_rows(report)
-    metric = accuracy_metric(rows)
+    names = metric_names(rows)
     status = str(report.get("status", "?"))
     title = f"{report.get('pipeline', 'run')} — {status}"
     table = Table(title=title, title_justify="left", header_style="bold")
@@ -37,11 +40,11 @@ def render_console_table(report: Report) -> Table:
     table.add_column("precision")
     table.add_column("size", justify="right")
     table.add_column("vs fp32", justify="right")
-    if metric is not None:
-        table.add_column(metric, justify="right")
-        table.add_column("drop", justify="right")
+    for value_header, drop_header in metric_headers(names):
+        table.add_column(value_header, justify="right")
+        table.add_column(drop_header.lower() if drop_header == "Drop" else drop_header, justify="right")
     table.add_column("FPS", justify="right")
-    table.add_column("speed-up", justify="right")
+    table.add_column("speed-up¹", justify="right")
     table.add_column("latency ms\nmed / p90 / p99", justify="right")
     table.add_column("executed as")
     table.add_column("notes")
@@ -52,8 +55,9 @@ def render_console_table(report: Report) -> Table:
             fmt_bytes(row.size_bytes),
             fmt_reduction(row),
         ]
-        if metric is not None:
-            cells += [fmt_metric(row.accuracy_value), fmt_drop(row)]
+        for metric in names:
+            value, drop = metric_value_and_drop(row, metric)
+            cells += [fmt_metric(value), fmt_metric_drop(drop)]
         cells += [
             fmt_number(row.throughput_fps),
             fmt_ratio(row.speedup),
@@ -62,6 +66,8 @@ def render_console_table(report: Report) -> Table:
             ", ".join(n for n in row_notes(row) if n != "deliverable"),
         ]
         table.add_row(*cells, style="dim" if row.baseline else None)
+    if any(row.speedup is not None for row in rows):
+        table.caption = "¹ " + SPEEDUP_NOTE
     error = _dict(report.get("error"))
     if error:
         table.caption = f"failed in {error.get('stage') or '?'}: {error.get('message', '')}"
