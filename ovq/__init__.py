@@ -45,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "PipelineConfig": "ovq.config.schema",
     "MetricSpec": "ovq.config.schema",
     "resolve_metric": "ovq.inputs.metrics",
+    "preprocess_image": "ovq.inputs.images",
+    "load_image_items": "ovq.inputs.images",
+    "ImagePreprocess": "ovq.config.images",
     "Metric": "ovq.inputs.metrics",
     "OvqError": "ovq.errors",
     "ConfigError": "ovq.errors",
@@ -80,6 +83,7 @@ if TYPE_CHECKING:
     from ovq.compression.ptq import make_ignored_scope, quantize
     from ovq.compression.qat.functions import export_qat, load_qat_checkpoint, prepare_qat, save_qat_checkpoint
     from ovq.compression.qat.train import QatBudgetError, QatResult, train_qat
+    from ovq.config.images import ImagePreprocess
     from ovq.config.schema import MetricSpec, PipelineConfig, load_pipeline
     from ovq.errors import (
         AccuracyBudgetError,
@@ -93,6 +97,7 @@ if TYPE_CHECKING:
         RegressionError,
         StageError,
     )
+    from ovq.inputs.images import load_image_items, preprocess_image
     from ovq.inputs.metrics import Metric, resolve_metric
     from ovq.pipeline.runner import run_pipeline
     from ovq.runtime.compile import CompiledVariant, compile_model

@@ -37,6 +37,9 @@ def score(
     *,
     reference_outputs: Sequence[Any] | None = None,
 ) -> float:
+    if metric.against == "none":
+        # Metrics of the outputs alone (unlabeled data, no reference): the contract passes targets=None.
+        return float(metric.fn(outputs, None))  # type: ignore[arg-type]
     if metric.against == "reference":
         if reference_outputs is None:
             raise ValueError(f"metric {metric.name} is measured against the reference outputs; none were given")

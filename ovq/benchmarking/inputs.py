@@ -77,6 +77,8 @@ def _resolve_feed(compiled_model: ov.CompiledModel, feed: Any, where: str) -> di
     import numpy as np
     import openvino as ov
 
+    from ovq.inputs.datasets import fit_scalar
+
     ports = list(compiled_model.inputs)
     names = input_names(compiled_model)
     if isinstance(feed, Mapping):
@@ -100,12 +102,12 @@ def _resolve_feed(compiled_model: ov.CompiledModel, feed: Any, where: str) -> di
 
     resolved: dict[int, np.ndarray] = {}
     for index, value in sorted(arrays.items()):
-        array, expected = np.asarray(value), ports[index].get_partial_shape()
+        array, expected = fit_scalar(np.asarray(value), ports[index].get_partial_shape())
         if not expected.compatible(ov.PartialShape(list(array.shape))):
             raise DataMismatchError(
                 f"{where}: input {names[index]!r} expects shape {expected}, got {list(array.shape)}"
             )
-        resolved[index] = np.ascontiguousarray(array, dtype=_numpy_dtype(names[index], ports[index]))
+        resolved[index] = np.asarray(array, dtype=_numpy_dtype(names[index], ports[index]), order="C")
     return resolved
 
 

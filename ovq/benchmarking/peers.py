@@ -1,6 +1,6 @@
 """Baselines: what a user would run instead of ovq, measured with the same inputs and report fields.
 
-Three alternatives sit beside ovq's variants in the comparison table:
+Alternatives that sit beside ovq's variants in the comparison table:
 
 - ``pytorch_eager``: the ``torch.nn.Module`` itself, eager mode on the CPU, under ``torch.inference_mode()``
   with torch's intra-op threads set to the number of usable cores.
@@ -8,6 +8,7 @@ Three alternatives sit beside ovq's variants in the comparison table:
 - ``onnxruntime_int8``: ONNX Runtime's own static INT8 quantization of that model (``quantize_static``,
   QDQ format, per-channel weights, u8 activations / s8 weights as ORT recommends for VNNI CPUs, MinMax
   calibration over the same calibration inputs ovq's quantizer sees).
+- ``litert``: a .tflite model in LiteRT's Interpreter (ovq.benchmarking.litert), XNNPACK on the CPU.
 
 How they are measured, and why. Each baseline is driven the way its users drive it: one model object (or
 one ``InferenceSession`` with ``intra_op_num_threads`` = usable cores and default graph optimisations), and
@@ -35,88 +36,27 @@ import os
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ovq.benchmarking.sync_loop import (
+    Measurement,
+    ModelInputs,
+    _as_array_list,
+    _first_call_then_warm_up,
+    _measure_loop,
+    usable_cores,
+)
 from ovq.errors import ConfigError, DataMismatchError, DependencyError, StageError
 from ovq.runtime.artifacts import atomic_path
 
 if TYPE_CHECKING:
     import torch
 
-BASELINE_KINDS: tuple[str, ...] = ("pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8")
-DEFAULT_WARMUP_ITERATIONS = 3
-
-# What the caller may pass as "the model's inputs": one array, a sequence of arrays in the model's input
-# order, or a mapping from input name to array.
-ModelInputs = np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray]
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (respects taskset/cgroup affinity)."""
-    from ovq.runtime.resources import cpu_count
-
-    return cpu_count()
-
-
-def _as_array_list(inputs: ModelInputs) -> list[np.ndarray]:
-    if isinstance(inputs, np.ndarray):
-        return [inputs]
-    if isinstance(inputs, Mapping):
-        return [np.asarray(value) for value in inputs.values()]
-    return [np.asarray(value) for value in inputs]
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One measured window of synchronous calls."""
-
-    latencies_ms: list[float]
-    duration_s: float
-    cpu_s: float = 0.0
-
-    @property
-    def count(self) -> int:
-        return len(self.latencies_ms)
-
-    @property
-    def throughput_fps(self) -> float:
-        return self.count / self.duration_s if self.duration_s > 0 else 0.0
-
-
-def _first_call_then_warm_up(call: Callable[[], Any]) -> float:
-    """Time the first call (ms), then make the untimed warm-up calls; the same for every baseline runner."""
-    start = time.perf_counter()
-    call()
-    first_ms = (time.perf_counter() - start) * 1000.0
-    for _ in range(DEFAULT_WARMUP_ITERATIONS):
-        call()
-    return first_ms
-
-
-def _measure_loop(call: Callable[[], object], *, duration_s: float | None, iterations: int | None) -> Measurement:
-    from ovq.runtime.resources import process_cpu_s
-
-    if not duration_s and not iterations:
-        raise ValueError("give duration_s or iterations")
-    timer = time.perf_counter
-    latencies_ms: list[float] = []
-    cpu_start = process_cpu_s()
-    start = timer()
-    elapsed = 0.0
-    # Same stopping rule as benchmark_app (and ovq's benchmark stage): run until both limits given are met.
-    while (iterations and len(latencies_ms) < iterations) or (duration_s and elapsed < duration_s):
-        call_start = timer()
-        call()
-        call_end = timer()
-        latencies_ms.append((call_end - call_start) * 1000.0)
-        elapsed = call_end - start
-    duration = timer() - start
-    return Measurement(latencies_ms=latencies_ms, duration_s=duration, cpu_s=process_cpu_s() - cpu_start)
+BASELINE_KINDS: tuple[str, ...] = ("pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8", "litert")
 
 
 def summarize(
@@ -188,7 +128,7 @@ class TorchEagerRunner:
 
         self.module = module.eval()
         self.num_threads = num_threads or usable_cores()
-        self._tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in _as_array_list(inputs)]
+        self._tensors = [torch.from_numpy(np.asarray(a, order="C")) for a in _as_array_list(inputs)]
         self.compile_ms: float | None = None
         self.first_inference_ms: float | None = None
 
@@ -202,7 +142,7 @@ class TorchEagerRunner:
         """Run the module once on `inputs` and return its outputs as numpy arrays."""
         import torch
 
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in _as_array_list(inputs)]
+        tensors = [torch.from_numpy(np.asarray(a, order="C")) for a in _as_array_list(inputs)]
         with torch.inference_mode():
             outputs = self.module(*tensors)
         if isinstance(outputs, torch.Tensor):
@@ -280,14 +220,14 @@ class OnnxRuntimeRunner:
         """Map `inputs` onto the session's input names (by name for a mapping, else by position)."""
         names = [i.name for i in self.session.get_inputs()]
         if isinstance(inputs, Mapping) and set(inputs) == set(names):
-            return {name: np.ascontiguousarray(inputs[name]) for name in names}
+            return {name: np.asarray(inputs[name], order="C") for name in names}
         arrays = _as_array_list(inputs)
         if len(arrays) != len(names):
             raise DataMismatchError(
                 f"the ONNX model expects {len(names)} input(s) {names}, got {len(arrays)}",
                 stage="baselines",
             )
-        return {name: np.ascontiguousarray(array) for name, array in zip(names, arrays, strict=True)}
+        return {name: np.asarray(array, order="C") for name, array in zip(names, arrays, strict=True)}
 
     def infer(self, inputs: ModelInputs) -> list[np.ndarray]:
         """Run the session once on `inputs` and return its outputs."""
@@ -303,7 +243,7 @@ class OnnxRuntimeRunner:
         return _measure_loop(self._call, duration_s=duration_s, iterations=iterations)
 
 
-Runner = TorchEagerRunner | OnnxRuntimeRunner
+Runner = Any  # TorchEagerRunner | OnnxRuntimeRunner | LiteRtRunner (ovq.benchmarking.litert): measure() + fields
 
 
 def measure(
@@ -329,7 +269,7 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = _as_array_list(example_inputs)
-    tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    tensors = tuple(torch.from_numpy(np.asarray(a, order="C")) for a in arrays)
     names = list(example_inputs) if isinstance(example_inputs, Mapping) else None
     try:
         with atomic_path(path, suffix=".onnx") as temporary, warnings.catch_warnings():
@@ -389,9 +329,9 @@ def quantize_onnxruntime_int8(
             if item is None:
                 return None
             if isinstance(item, Mapping):
-                return {name: np.ascontiguousarray(item[name]) for name in names}
+                return {name: np.asarray(item[name], order="C") for name in names}
             arrays = _as_array_list(item)
-            return {name: np.ascontiguousarray(a) for name, a in zip(names, arrays, strict=True)}
+            return {name: np.asarray(a, order="C") for name, a in zip(names, arrays, strict=True)}
 
     prepared = output.with_name(output.stem + ".preprocessed.onnx")
     model_to_quantize = source
@@ -455,8 +395,9 @@ def baseline_variants(
     work_dir: str | os.PathLike[str],
     module: torch.nn.Module | None = None,
     onnx_path: str | os.PathLike[str] | None = None,
+    tflite_path: str | os.PathLike[str] | None = None,
     calibration_inputs: Iterable[ModelInputs] | None = None,
-    kinds: Sequence[str] = BASELINE_KINDS,
+    kinds: Sequence[str] = BASELINE_KINDS[:3],
     duration_s: float | None = 10.0,
     iterations: int | None = None,
     repeats: int = 1,
@@ -466,8 +407,8 @@ def baseline_variants(
     """Build and measure the requested baselines; return report-contract variant dicts.
 
     `module` is needed for ``pytorch_eager`` (and to export ONNX when `onnx_path` is not given);
-    `calibration_inputs` for ``onnxruntime_int8``. ONNX files are written under `work_dir`. `size_ratio` is
-    filled against `reference_size_bytes` (the FP32 IR's size) when given.
+    `calibration_inputs` for ``onnxruntime_int8``; `tflite_path` for ``litert``. ONNX files are written
+    under `work_dir`. `size_ratio` is filled against `reference_size_bytes` (the FP32 IR's size) when given.
     """
     unknown = sorted(set(kinds) - set(BASELINE_KINDS))
     if unknown:
@@ -512,6 +453,14 @@ def baseline_variants(
             variant = _variant("onnxruntime_int8", "int8", "onnxruntime", int8_path, _file_size(int8_path), stats)
             variant["source"] = "onnxruntime_fp32"
             variants.append(variant)
+    if "litert" in kinds:
+        if tflite_path is None:
+            raise ConfigError("the litert baseline needs a .tflite model", hint="use model.tflite or drop it")
+        from ovq.benchmarking.litert import LiteRtRunner
+
+        lite_runner = LiteRtRunner(tflite_path, inputs, num_threads=num_threads)
+        stats = measure(lite_runner, duration_s=duration_s, iterations=iterations, repeats=repeats)
+        variants.append(_variant("litert", "fp32", "litert", Path(tflite_path), _file_size(Path(tflite_path)), stats))
     if reference_size_bytes:
         for variant in variants:
             variant["size_ratio"] = variant["size_bytes"] / reference_size_bytes

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from ovq.config.images import ImagePreprocess
 from ovq.config.stages import (
     ALL_RUNGS,
     STAGE_KINDS,
@@ -53,6 +54,7 @@ __all__ = [
     "EvaluateStage",
     "ExportStage",
     "IgnoredScopeSpec",
+    "ImagePreprocess",
     "MetricBudget",
     "MetricSpec",
     "ModelSource",
@@ -75,33 +77,42 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------- model
 
 
+MODEL_SOURCE_KINDS = ("recipe", "factory", "onnx", "tflite", "ir")
+
+
 class ModelSource(Strict):
-    """Where the trained model comes from: exactly one of recipe, factory, onnx, ir."""
+    """Where the trained model comes from: exactly one of recipe, factory, onnx, tflite, ir.
+
+    File paths are relative to the pipeline file, or `pkg:PACKAGE/path` for a file shipped in an installed
+    Python package.
+    """
 
     recipe: str | None = Field(None, description="a recipe name under models/ (e.g. digits) or a recipe.py path")
     factory: str | None = Field(
         None, description="'package.module:function' or 'path/file.py:function' returning a torch.nn.Module"
     )
     onnx: str | None = Field(None, description="path to an .onnx file")
+    tflite: str | None = Field(None, description="path to a .tflite file (read by OpenVINO's TFLite frontend)")
     ir: str | None = Field(None, description="path to an OpenVINO IR .xml (its .bin beside it)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ModelSource:
-        given = [k for k in ("recipe", "factory", "onnx", "ir") if getattr(self, k)]
+        given = [k for k in MODEL_SOURCE_KINDS if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of recipe, factory, onnx, ir (got {given or 'none'})")
+            raise ValueError(f"give exactly one of {', '.join(MODEL_SOURCE_KINDS)} (got {given or 'none'})")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("recipe", "factory", "onnx", "ir") if getattr(self, k))
+        return next(k for k in MODEL_SOURCE_KINDS if getattr(self, k))
 
 
 # ---------------------------------------------------------------------------------------------- data
 
 
 class DatasetSpec(Strict):
-    """A dataset: a recipe split, a 'package.module:function' returning an iterable, or .npy/.npz files.
+    """A dataset: a recipe split, a 'package.module:function' returning an iterable, .npy/.npz files or an
+    image folder.
 
     Items are (inputs, target) pairs; inputs are shaped like the model's inputs, batch dimension included.
     """
@@ -109,29 +120,65 @@ class DatasetSpec(Strict):
     recipe: str | None = Field(None, description="recipe name; defaults to the model's recipe when split is given")
     split: str | None = Field(None, description="the recipe's split, e.g. calibration or validation")
     factory: str | None = Field(None, description="'package.module:function' returning an iterable of items")
-    path: str | None = Field(None, description=".npz (arrays 'inputs' and optional 'labels') or .npy of inputs")
+    path: str | None = Field(
+        None,
+        description=(
+            ".npy of inputs, or .npz: array 'inputs' (+ optional 'labels'), or one array per model input named"
+            " like the input (0-d arrays are shared by every item)"
+        ),
+    )
+    images: str | None = Field(
+        None, description="a folder of .jpg/.png/.bmp/.webp images (searched recursively, sorted by path)"
+    )
+    labels: str | None = Field(
+        None,
+        description=(
+            "images only: 'folders' (the sub-folder name is the class; classes numbered in sorted order)"
+            " or a .csv with columns file,label (file relative to the folder)"
+        ),
+    )
+    preprocess: ImagePreprocess | None = Field(
+        None, description="images only: how each image becomes an input (default: own size, RGB, [0,1], NCHW)"
+    )
     inputs_key: str = Field("inputs", description="array name of the inputs in an .npz")
     labels_key: str = Field("labels", description="array name of the labels in an .npz (optional array)")
-    batch_size: int = Field(1, ge=1, description="samples per item when slicing .npy/.npz arrays")
+    batch_size: int = Field(1, ge=1, description="samples per item when slicing .npy/.npz arrays or images")
     limit: int | None = Field(None, ge=1, description="use at most this many items")
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        sources = [k for k in ("split", "factory", "path") if getattr(self, k)]
+        sources = [k for k in ("split", "factory", "path", "images") if getattr(self, k)]
         if len(sources) != 1:
-            raise ValueError(f"give exactly one of split (with a recipe), factory, path (got {sources or 'none'})")
+            raise ValueError(
+                f"give exactly one of split (with a recipe), factory, path, images (got {sources or 'none'})"
+            )
         if self.recipe and not self.split:
             raise ValueError("recipe needs a split")
+        if not self.images and (self.labels is not None or self.preprocess is not None):
+            raise ValueError("labels and preprocess apply to image folders (images:) only")
+        if self.labels is not None and self.labels != "folders" and not self.labels.endswith(".csv"):
+            raise ValueError(f"labels: 'folders' or a .csv file, got {self.labels!r}")
         return self
 
 
 class MetricSpec(Strict):
+    """A metric: fn(outputs, targets) -> float.
+
+    outputs[i] is the model's first output for item i (a numpy array, batch dimension included; for a
+    model with several outputs, the first one). targets[i] is item i's label (against: labels), the FP32
+    reference variant's first output for item i (against: reference), or targets is None (against: none).
+    """
+
     function: str = Field(
         description="built-in metric name (top1, mse, cosine, ...) or 'package.module:function' / 'file.py:function'"
     )
     higher_is_better: bool | None = Field(None, description="defaults from the built-in; true for user functions")
-    against: Literal["labels", "reference"] = Field(
-        "labels", description="compare with the dataset's labels, or with the FP32 variant's outputs"
+    against: Literal["labels", "reference", "none"] = Field(
+        "labels",
+        description=(
+            "compare with the dataset's labels, with the FP32 variant's outputs (agreement, for unlabeled"
+            " data), or none: the function gets targets=None"
+        ),
     )
 
 
@@ -226,6 +273,11 @@ def _check_references(config: PipelineConfig) -> None:
                 f"metrics.{name}.function: {metric.function!r} is neither a built-in metric"
                 f" ({', '.join(BUILTIN_METRIC_NAMES)}) nor a 'module:function' reference"
             )
+        if metric.function in BUILTIN_METRIC_NAMES and metric.against == "none":
+            raise ValueError(
+                f"metrics.{name}: the built-in {metric.function} compares with targets; use against: labels or"
+                " reference, or a function of the outputs alone for against: none"
+            )
     for where, reference in code_references(config):
         problem = code_reference_problem(reference)
         if problem:
@@ -281,7 +333,7 @@ def _check_qat(config: PipelineConfig) -> None:
                     f"{where}.{field}: {name!r} is not defined; defined datasets: {sorted(config.datasets)}"
                 )
         first_metric = next(iter(config.budget.metrics))
-        if config.metrics[first_metric].against == "reference":
+        if config.metrics[first_metric].against != "labels":
             raise ValueError(f"{where}: the budget's first metric {first_metric!r} must compare with labels for QAT")
         if options.train_fn and options.max_steps:
             raise ValueError(f"{where}: train_fn and max_steps exclude each other")
@@ -301,8 +353,10 @@ def _check_baselines(config: PipelineConfig) -> None:
         source = config.model.kind
         if "pytorch_eager" in stage.baselines and source not in ("recipe", "factory"):
             raise ValueError(f"{where}: pytorch_eager needs a torch model (model.recipe or model.factory)")
-        if any(b.startswith("onnxruntime") for b in stage.baselines) and source == "ir":
-            raise ValueError(f"{where}: ONNX Runtime baselines need a torch or ONNX model, not an IR")
+        if any(b.startswith("onnxruntime") for b in stage.baselines) and source in ("ir", "tflite"):
+            raise ValueError(f"{where}: ONNX Runtime baselines need a torch or ONNX model, not {source}")
+        if "litert" in stage.baselines and source != "tflite":
+            raise ValueError(f"{where}: litert runs .tflite models; it needs model.tflite")
         calibration = stage.baseline_calibration or next(
             (s.dataset for s in config.stages if isinstance(s, QuantizeStage)), None
         )

@@ -229,7 +229,7 @@ class BenchmarkStage(Strict):
         "async", description="async: a queue of requests (benchmark_app's default); sync: one blocking request"
     )
     noisy_threshold: float = Field(0.10, gt=0, description="flag a result noisy when its repeat spread exceeds this")
-    baselines: list[Literal["pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"]] = Field(
+    baselines: list[Literal["pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8", "litert"]] = Field(
         default_factory=list,
         description="also measure what a user would run instead, with the same inputs and report fields",
     )

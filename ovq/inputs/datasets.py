@@ -42,6 +42,17 @@ def load_dataset(
                 hint="return a list (or generator) of inputs or (inputs, target) pairs",
             )
         items = [_as_item(element) for element in produced]
+    elif spec.images:
+        from ovq.inputs.images import load_image_items
+
+        items = load_image_items(
+            spec.images,
+            preprocess=spec.preprocess,
+            labels=spec.labels,
+            batch_size=spec.batch_size,
+            limit=spec.limit,
+            base_dir=base_dir,
+        )
     else:
         assert spec.path is not None
         items = _load_arrays(spec, base_dir, name)
@@ -123,7 +134,10 @@ def _load_arrays(spec: DatasetSpec, base_dir: Path | None, name: str) -> list[It
     assert spec.path is not None
     path = _resolve(spec.path, base_dir)
     if path.is_dir():
-        raise InputFileError(f"dataset {name!r}: {path} is a directory, not a .npy/.npz file")
+        raise InputFileError(
+            f"dataset {name!r}: {path} is a folder, not a .npy/.npz file",
+            hint="for a folder of images write images: instead of path:",
+        )
     if not path.is_file():
         raise InputFileError(f"dataset {name!r}: file not found: {path}")
     try:
@@ -136,14 +150,15 @@ def _load_arrays(spec: DatasetSpec, base_dir: Path | None, name: str) -> list[It
     if isinstance(loaded, np.ndarray):
         inputs, labels = loaded, None
     else:
+        labels = loaded[spec.labels_key] if spec.labels_key in loaded.files else None
         if spec.inputs_key not in loaded.files:
-            raise DataMismatchError(
-                f"dataset {name!r}: {path} has no array {spec.inputs_key!r}; it has {loaded.files}",
-                hint="set inputs_key",
-            )
+            # No single inputs array: one array per model input, matched by name when the model is known.
+            named = {key: loaded[key] for key in loaded.files if key != spec.labels_key}
+            if not named:
+                raise DataMismatchError(f"dataset {name!r}: {path} holds no input arrays (only {loaded.files})")
+            return _named_items(path, named, labels, spec.batch_size)
         try:
             inputs = loaded[spec.inputs_key]
-            labels = loaded[spec.labels_key] if spec.labels_key in loaded.files else None
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             problem = " ".join(str(exc).split()) or type(exc).__name__
             raise InputFileError(
@@ -166,6 +181,45 @@ def _load_arrays(spec: DatasetSpec, base_dir: Path | None, name: str) -> list[It
     ]
 
 
+def _named_items(path: Path, named: dict[str, np.ndarray], labels: np.ndarray | None, step: int) -> list[Item]:
+    """An .npz with one array per model input (matched to the model by name when it is checked).
+
+    Arrays with a first axis are sliced into items of `step` samples; 0-d arrays (a sample rate, a
+    threshold) are the same for every item.
+    """
+    sliced = {name: array for name, array in named.items() if array.ndim > 0}
+    lengths = {name: len(array) for name, array in sliced.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataMismatchError(
+            f"{path}: input arrays differ in length along their first axis: {lengths}",
+            hint="give every per-item array the same number of samples (0-d arrays are shared)",
+        )
+    count = next(iter(lengths.values()), step)
+    items: list[Item] = []
+    for start in range(0, count - step + 1, step):
+        inputs = {name: array[start : start + step] if array.ndim > 0 else array for name, array in named.items()}
+        items.append((inputs, None if labels is None else labels[start : start + step].squeeze()))
+    return items
+
+
+def describe_dataset(spec: DatasetSpec, items: Sequence[Item]) -> dict[str, Any]:
+    """What the report records about a dataset: where it came from, its size and (images) its preprocessing."""
+    source = next(k for k in ("split", "factory", "path", "images") if getattr(spec, k))
+    described: dict[str, Any] = {
+        "source": source,
+        "location": getattr(spec, source),
+        "items": len(items),
+        "input_shapes": first_input_shapes(items),
+        "labeled": items[0][1] is not None,
+    }
+    if spec.images:
+        from ovq.inputs.images import describe_preprocess
+
+        described["labels"] = spec.labels
+        described["preprocess"] = describe_preprocess(spec.preprocess)
+    return described
+
+
 def input_arrays(inputs: Any) -> list[np.ndarray]:
     if isinstance(inputs, dict):
         return [np.asarray(v) for v in inputs.values()]
@@ -186,7 +240,15 @@ def check_fits(model: ov.Model, items: Sequence[Item], *, dataset_name: str) -> 
         unknown = [key for key in inputs if key not in names]
         if unknown:
             raise DataMismatchError(
-                f"dataset {dataset_name!r}: inputs named {unknown} are not model inputs; the model expects {expected}"
+                f"dataset {dataset_name!r}: inputs named {unknown} are not model inputs; the model expects {expected}",
+                hint="name each array like the model input it feeds",
+            )
+        missing = [port.get_any_name() for port in model_inputs if not set(port.get_names()) & set(inputs)]
+        if missing:
+            raise DataMismatchError(
+                f"dataset {dataset_name!r}: no data for model input(s) {missing}; the data has {sorted(inputs)},"
+                f" the model's inputs are {[port.get_any_name() for port in model_inputs]}",
+                hint="add one array per model input, named like the input",
             )
     if len(arrays) != len(model_inputs):
         raise DataMismatchError(
@@ -198,13 +260,21 @@ def check_fits(model: ov.Model, items: Sequence[Item], *, dataset_name: str) -> 
         if isinstance(inputs, dict)
         else list(model_inputs)
     )
-    for port, array in zip(ports, arrays, strict=True):
+    for port, given in zip(ports, arrays, strict=True):
+        array, _ = fit_scalar(given, port.get_partial_shape())
         if not port.get_partial_shape().compatible(_static(array.shape)):
             raise DataMismatchError(
                 f"dataset {dataset_name!r}: input {port.get_any_name()!r} expects shape"
                 f" {port.get_partial_shape()}, the data has {list(array.shape)}",
                 hint="reshape the data (batch dimension included) or set export.input_shapes to match it",
             )
+
+
+def fit_scalar(array: np.ndarray, expected: ov.PartialShape) -> tuple[np.ndarray, ov.PartialShape]:
+    """A one-element array fed to a 0-d input (a sample rate sliced out of a per-item array) is that scalar."""
+    if expected.rank.is_static and expected.rank.get_length() == 0 and array.ndim > 0 and array.size == 1:
+        return array.reshape(()), expected
+    return array, expected
 
 
 def _static(shape: Sequence[int]) -> Any:
@@ -225,6 +295,6 @@ def items_digest(items: Sequence[Item]) -> str:
     for inputs, target in items:
         for array in input_arrays(inputs):
             digest.update(str((array.dtype, array.shape)).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(np.asarray(array, order="C").tobytes())
         digest.update(repr(np.asarray(target).tolist() if target is not None else None).encode())
     return digest.hexdigest()

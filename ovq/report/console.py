@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ovq.report.rows import (
+    SPEEDUP_NOTE,
     ReportLike,
-    accuracy_metric,
     budget_limit_lines,
     fmt_bytes,
-    fmt_drop,
     fmt_execution,
     fmt_latency_triplet,
     fmt_metric,
+    fmt_metric_drop,
     fmt_number,
     fmt_ratio,
     fmt_reduction,
+    metric_headers,
+    metric_names,
+    metric_value_and_drop,
     row_notes,
     variant_rows,
 )
@@ -31,18 +34,18 @@ def render_console_table(report: ReportLike) -> Table:
 
     report = parse_report(report)
     rows = variant_rows(report)
-    metric = accuracy_metric(rows)
+    names = metric_names(rows)
     title = f"{report.pipeline} — {report.status}"
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("variant", style="bold")
     table.add_column("precision")
     table.add_column("size", justify="right")
     table.add_column("vs fp32", justify="right")
-    if metric is not None:
-        table.add_column(metric, justify="right")
-        table.add_column("drop", justify="right")
+    for value_header, drop_header in metric_headers(names):
+        table.add_column(value_header, justify="right")
+        table.add_column(drop_header.lower() if drop_header == "Drop" else drop_header, justify="right")
     table.add_column("FPS", justify="right")
-    table.add_column("speed-up", justify="right")
+    table.add_column("speed-up¹", justify="right")
     table.add_column("latency ms\nmed / p90 / p99", justify="right")
     table.add_column("executed as")
     table.add_column("notes")
@@ -53,8 +56,9 @@ def render_console_table(report: ReportLike) -> Table:
             fmt_bytes(row.size_bytes),
             fmt_reduction(row),
         ]
-        if metric is not None:
-            cells += [fmt_metric(row.accuracy_value), fmt_drop(row)]
+        for metric in names:
+            value, drop = metric_value_and_drop(row, metric)
+            cells += [fmt_metric(value), fmt_metric_drop(drop)]
         cells += [
             fmt_number(row.throughput_fps),
             fmt_ratio(row.speedup),
@@ -64,6 +68,8 @@ def render_console_table(report: ReportLike) -> Table:
         ]
         table.add_row(*cells, style="dim" if row.baseline else None)
     captions = [f"warning: {warning}" for warning in report.warnings]
+    if any(row.speedup is not None for row in rows):
+        captions.append("¹ " + SPEEDUP_NOTE)
     if report.budget is not None:
         verdict = f"met, deliverable {report.deliverable}" if report.budget.met else "missed, no deliverable"
         captions.append(f"budget ({'; '.join(budget_limit_lines(report))}): {verdict}")

@@ -9,22 +9,25 @@ from typing import Any
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
+    SPEEDUP_NOTE,
     ReportLike,
     VariantRow,
-    accuracy_metric,
     budget_check_rows,
     budget_limit_lines,
     budget_threshold,
     environment_items,
     fmt_bytes,
-    fmt_drop,
     fmt_execution,
     fmt_metric,
+    fmt_metric_drop,
     fmt_ms,
     fmt_number,
     fmt_ratio,
     fmt_reduction,
     fmt_seconds,
+    metric_headers,
+    metric_names,
+    metric_value_and_drop,
     null_notes,
     precision_notes,
     stage_items,
@@ -152,19 +155,19 @@ def _tags(row: VariantRow) -> str:
     return "".join(tags)
 
 
-def _drop_html(row: VariantRow) -> str:
-    text = esc(fmt_drop(row))
-    if row.accuracy_drop is None or abs(row.accuracy_drop) < 1e-12:
+def _drop_html(drop: float | None) -> str:
+    text = esc(fmt_metric_drop(drop))
+    if drop is None or abs(drop) < 1e-12:
         return text
     # A positive drop is a loss whatever the metric's direction (the report defines drop that way).
-    return f'<span class="{"worse" if row.accuracy_drop > 0 else "better"}">{text}</span>'
+    return f'<span class="{"worse" if drop > 0 else "better"}">{text}</span>'
 
 
 def variant_table_html(rows: Sequence[VariantRow]) -> str:
-    metric = accuracy_metric(rows)
+    names = metric_names(rows)
     headers = ["Variant", "Precision", "Size", "vs FP32"]
-    if metric is not None:
-        headers += [esc(metric), "Drop"]
+    for value_header, drop_header in metric_headers(names):
+        headers += [esc(value_header), esc(drop_header)]
     headers += [
         "Throughput<br>(FPS)",
         "Speed-up<br>vs FP32",
@@ -181,8 +184,9 @@ def variant_table_html(rows: Sequence[VariantRow]) -> str:
             esc(fmt_bytes(row.size_bytes)),
             esc(fmt_reduction(row)),
         ]
-        if metric is not None:
-            cells += [esc(fmt_metric(row.accuracy_value)), _drop_html(row)]
+        for metric in names:
+            value, drop = metric_value_and_drop(row, metric)
+            cells += [esc(fmt_metric(value)), _drop_html(drop)]
         cells += [
             esc(fmt_number(row.throughput_fps)),
             esc(fmt_ratio(row.speedup)),
@@ -322,6 +326,8 @@ def render_html(report: ReportLike) -> str:
         if any(r.baseline for r in rows):
             notes.append(BASELINE_NOTE)
         notes += null_notes(report)
+        if any(r.speedup is not None for r in rows):
+            notes.append(SPEEDUP_NOTE)
         if notes:
             sections.append('<ul class="notes">' + "".join(f"<li>{_inline_code(n)}</li>" for n in notes) + "</ul>")
         sections.append(plots_html(report, rows))

@@ -8,22 +8,25 @@ from typing import Any
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
+    SPEEDUP_NOTE,
     ReportLike,
     VariantRow,
-    accuracy_metric,
     budget_check_rows,
     budget_limit_lines,
     environment_items,
     fmt_bytes,
-    fmt_drop,
     fmt_execution,
     fmt_latency_triplet,
     fmt_metric,
+    fmt_metric_drop,
     fmt_ms,
     fmt_number,
     fmt_ratio,
     fmt_reduction,
     fmt_seconds,
+    metric_headers,
+    metric_names,
+    metric_value_and_drop,
     null_notes,
     precision_notes,
     row_notes,
@@ -71,17 +74,18 @@ def header_lines(report: Report) -> list[str]:
 
 
 def variant_table(report: ReportLike, rows: Sequence[VariantRow]) -> str:
-    metric = accuracy_metric(rows)
+    names = metric_names(rows)
     headers = ["Variant", "Precision", "Size", "vs FP32"]
-    if metric is not None:
-        headers += [metric, "Drop"]
+    for value_header, drop_header in metric_headers(names):
+        headers += [value_header, drop_header]
     headers += ["Throughput (FPS)", "Speed-up", "Latency ms (median / p90 / p99)", "Executed as", "Notes"]
     body = []
     for row in rows:
         name = f"**{row.label}**" if row.deliverable else row.label
         cells: list[Any] = [name, row.precision, fmt_bytes(row.size_bytes), fmt_reduction(row)]
-        if metric is not None:
-            cells += [fmt_metric(row.accuracy_value), fmt_drop(row)]
+        for metric in names:
+            value, drop = metric_value_and_drop(row, metric)
+            cells += [fmt_metric(value), fmt_metric_drop(drop)]
         cells += [
             fmt_number(row.throughput_fps),
             fmt_ratio(row.speedup),
@@ -162,6 +166,8 @@ def render_markdown(report: ReportLike) -> str:
         if any(r.baseline for r in rows):
             lines.append(f"- {BASELINE_NOTE}")
         lines += [f"- {note}" for note in null_notes(report)]
+        if any(r.speedup is not None for r in rows):
+            lines.append(f"- {SPEEDUP_NOTE}")
         lines.append("")
         if any(r.throughput_fps is not None for r in rows):
             lines += ["### Benchmark settings", "", settings_table(rows), ""]

@@ -24,9 +24,9 @@ from ovq.report.schema import Report, VariantReport, parse_report
 ReportLike = Report | Mapping[str, Any]
 
 # Runtimes other than OpenVINO: their variants are baselines (what a user would run instead of ovq).
-BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime"}
+BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "litert": "LiteRT"}
 BASELINE_NOTE = (
-    "Baselines (PyTorch eager, ONNX Runtime) are measured the way their users run them: one model or "
+    "Baselines (PyTorch eager, ONNX Runtime, LiteRT) are measured the way their users run them: one model or "
     "session, synchronous calls in a loop, threads = cores."
 )
 
@@ -67,6 +67,8 @@ class VariantRow:
     spread: float | None = None
     noisy: bool = False
     execution_precision: dict[str, float] = field(default_factory=dict)
+    # Every metric the run measured on this variant: name -> (value, drop vs FP32), in declaration order.
+    metrics: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
     def size_reduction(self) -> float | None:
@@ -147,6 +149,7 @@ def variant_rows(report: ReportLike) -> list[VariantRow]:
                 spread=bench.spread if bench else None,
                 noisy=bench.noisy if bench else False,
                 execution_precision={k: float(v) for k, v in (variant.execution_precision or {}).items()},
+                metrics={name: (score.value, score.drop) for name, score in variant.metrics.items()},
             )
         )
     return rows
@@ -155,6 +158,41 @@ def variant_rows(report: ReportLike) -> list[VariantRow]:
 def accuracy_metric(rows: Sequence[VariantRow]) -> str | None:
     """The metric name shared by the rows (the first one found), for column headers."""
     return next((r.accuracy_metric for r in rows if r.accuracy_metric), None)
+
+
+SPEEDUP_NOTE = (
+    "Speed-up: the median over interleaved repeats of each repeat's throughput ratio to FP32 (paired, so"
+    " machine drift cancels); FPS is the median repeat's throughput, so FPS ratios can differ slightly."
+)
+
+
+def metric_names(rows: Sequence[VariantRow]) -> list[str]:
+    """Every metric any variant was measured with, in the order the run declared them."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row.metrics))
+        if row.accuracy_metric and not row.metrics:
+            names[row.accuracy_metric] = None
+    return list(names)
+
+
+def metric_headers(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(value header, drop header) per metric; a lone metric keeps the plain "Drop" header."""
+    return [(name, "Drop" if len(names) == 1 else f"{name} drop") for name in names]
+
+
+def metric_value_and_drop(row: VariantRow, name: str) -> tuple[float | None, float | None]:
+    if name in row.metrics:
+        return row.metrics[name]
+    if name == row.accuracy_metric:
+        return row.accuracy_value, row.accuracy_drop
+    return None, None
+
+
+def fmt_metric_drop(drop: float | None) -> str:
+    if drop is None:
+        return DASH
+    return f"{drop:+.4f}" if abs(drop) < 10 else f"{drop:+.2f}"
 
 
 def budget_threshold(report: ReportLike, rows: Sequence[VariantRow]) -> tuple[str, float] | None:

@@ -1,4 +1,4 @@
-"""Export: a PyTorch module, an ONNX file or an IR -> an OpenVINO model with (by default) static shapes.
+"""Export: a PyTorch module, an ONNX or TFLite file, or an IR -> an OpenVINO model with (by default) static shapes.
 
 OpenVINO's converter gives a traced torch model fully dynamic input shapes; INT8 models with dynamic
 shapes do not compile on this CPU at its default precision, and static shapes let the plugin pick its best
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ovq.errors import ConfigError, InputFileError, ModelFormatError
-from ovq.runtime.ov_errors import conversion_error, read_error, reshape_error
+from ovq.errors import ConfigError, DataMismatchError, InputFileError, ModelFormatError
+from ovq.runtime.ov_errors import conversion_error, is_conversion_failure, read_error, reshape_error
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -31,35 +31,66 @@ def export_model(
     input_shapes: Shapes | None = None,
     static_shapes: bool = True,
 ) -> ov.Model:
-    """Convert a torch module, an ONNX file or an IR into an ov.Model.
+    """Convert a torch module, an ONNX or TFLite file, or an IR into an ov.Model.
 
     >>> model = export_model(torch_module, example_input=np.zeros((1, 3, 224, 224), np.float32))
 
-    example_input is needed for torch modules (tracing); input_shapes overrides the shapes; with
-    static_shapes, dynamic dimensions are fixed from input_shapes or the example input.
+    example_input is needed for torch modules (tracing); input_shapes are given to OpenVINO's converter
+    (some models convert only with their shapes known up front); with static_shapes, dynamic dimensions
+    are fixed from input_shapes or the example input.
+    """
+    return export_model_explained(
+        source, example_input=example_input, input_shapes=input_shapes, static_shapes=static_shapes
+    )[0]
+
+
+def export_model_explained(
+    source: torch.nn.Module | str | Path | ov.Model,
+    *,
+    example_input: Any = None,
+    example_source: str = "the example input",
+    input_shapes: Shapes | None = None,
+    static_shapes: bool = True,
+) -> tuple[ov.Model, str]:
+    """export_model, also saying where the input shapes came from (for the report).
+
+    The answer is one of: "export.input_shapes", "the model itself", `example_source` (when the example
+    input fixed dynamic dimensions), "kept dynamic".
     """
     import openvino as ov
 
     if isinstance(source, ov.Model):
         model = source.clone()
     elif isinstance(source, str | Path):
-        model = read_model_file(Path(source))
+        model = read_model_file(Path(source), input_shapes=input_shapes)
     else:
-        model = _convert_torch(source, example_input)
+        model = _convert_torch(source, example_input, input_shapes)
     if input_shapes is not None:
-        reshape(model, input_shapes)
-    if static_shapes and _is_dynamic(model):
+        reshape(model, input_shapes)  # a no-op when the converter took them; an IR is reshaped here
+        origin = "export.input_shapes"
+    else:
+        origin = "the model itself"
+    if _is_dynamic(model):
+        if not static_shapes:
+            return model, "kept dynamic"
         if example_input is None:
             raise ConfigError(
                 "the model has dynamic input shapes: " + describe_inputs(model),
                 hint="set export.input_shapes, or export.dynamic_shapes: keep to leave them dynamic",
             )
-        reshape(model, [list(np.asarray(a).shape) for a in _example_arrays(example_input)])
-    return model
+        reshape(model, _example_shapes(model, example_input, example_source))
+        origin = example_source
+    return model, origin
 
 
-def read_model_file(path: Path) -> ov.Model:
-    """Read an IR (.xml + .bin) or an ONNX file; a missing or damaged file is a clear error."""
+MODEL_SUFFIXES = (".xml", ".onnx", ".tflite")
+
+
+def read_model_file(path: Path, *, input_shapes: Shapes | None = None) -> ov.Model:
+    """Read an IR (.xml + .bin), an ONNX or a TFLite file; a missing or damaged file is a clear error.
+
+    For ONNX and TFLite, `input_shapes` go to OpenVINO's converter (by input name or in input order).
+    """
     import openvino as ov
 
     if path.is_dir():
@@ -68,15 +99,31 @@ def read_model_file(path: Path) -> ov.Model:
         raise InputFileError(f"model file not found: {path}")
     if path.suffix == ".xml" and not path.with_suffix(".bin").is_file():
         raise InputFileError(f"the IR {path} has no weights file {path.with_suffix('.bin').name} beside it")
-    if path.suffix not in (".xml", ".onnx"):
-        raise ModelFormatError(f"{path}: unsupported model file type {path.suffix!r}", hint="give an .xml IR or .onnx")
+    if path.suffix not in MODEL_SUFFIXES:
+        raise ModelFormatError(
+            f"{path}: unsupported model file type {path.suffix!r}", hint="give an .xml IR, an .onnx or a .tflite file"
+        )
     try:
+        if input_shapes is not None and path.suffix != ".xml":
+            shapes: Any = (
+                {name: ov.PartialShape(shape) for name, shape in input_shapes.items()}
+                if isinstance(input_shapes, dict)
+                else [ov.PartialShape(shape) for shape in input_shapes]
+            )
+            return ov.convert_model(path, input=shapes)
         return ov.Core().read_model(path)
-    except RuntimeError as exc:
-        raise read_error(exc, path) from exc
+    except Exception as exc:  # the converters raise RuntimeError, OpConversionFailure, GeneralFailure, ...
+        if isinstance(input_shapes, dict):
+            # A misspelt input name is the likeliest cause: name it the way reshape() does.
+            reshape(read_model_file(path), input_shapes)
+        if path.suffix != ".xml" and is_conversion_failure(exc):
+            # A well-formed file OpenVINO cannot convert: a model-format problem, told in full (every operation).
+            failure = conversion_error(exc, str(path))
+            raise ModelFormatError(failure.message, hint=failure.hint) from None
+        raise read_error(exc, path) from None
 
 
-def _convert_torch(module: torch.nn.Module, example_input: Any) -> ov.Model:
+def _convert_torch(module: torch.nn.Module, example_input: Any, input_shapes: Shapes | None = None) -> ov.Model:
     import openvino as ov
     import torch
 
@@ -91,6 +138,10 @@ def _convert_torch(module: torch.nn.Module, example_input: Any) -> ov.Model:
         tensors = tensors[0]
     try:
         with torch.no_grad():
+            if isinstance(input_shapes, list):
+                return ov.convert_model(
+                    module, example_input=tensors, input=[ov.PartialShape(shape) for shape in input_shapes]
+                )
             return ov.convert_model(module, example_input=tensors)
     except Exception as exc:
         raise conversion_error(exc, "the torch module", stage="export") from exc
@@ -102,6 +153,24 @@ def _example_arrays(example_input: Any) -> list[Any]:
     if isinstance(example_input, list | tuple):
         return list(example_input)
     return [example_input]
+
+
+def _example_shapes(model: ov.Model, example_input: Any, example_source: str) -> Shapes:
+    """The example's shapes, by input name when the example is a dict (which must cover every input)."""
+    if not isinstance(example_input, dict):
+        return [list(np.asarray(a).shape) for a in _example_arrays(example_input)]
+    model_names = [port.get_any_name() for port in model.inputs]
+    missing = [port.get_any_name() for port in model.inputs if not set(port.get_names()) & set(example_input)]
+    known = {name for port in model.inputs for name in port.get_names()}
+    unknown = sorted(set(example_input) - known)
+    if missing or unknown:
+        problem = f"no data for model input(s) {missing}" if missing else f"arrays for unknown input(s) {unknown}"
+        raise DataMismatchError(
+            f"{example_source} has {problem}: the data has {sorted(example_input)},"
+            f" the model's inputs are {model_names}",
+            hint="give one array per model input, named like the input",
+        )
+    return {name: list(np.asarray(value).shape) for name, value in example_input.items()}
 
 
 def _is_dynamic(model: ov.Model) -> bool:

@@ -74,6 +74,16 @@ def conversion_error(error: BaseException, what: str, *, stage: str | None = Non
     )
 
 
+# What OpenVINO's frontends say about a well-formed file with operations they cannot convert.
+_CONVERSION_MARKERS = ("conversion rule", "fully converted", "OpConversionFailure", "is not supported", "Unsupported")
+
+
+def is_conversion_failure(error: BaseException) -> bool:
+    """Whether a frontend read the file but could not convert some of its operations (not a damaged file)."""
+    text = f"{type(error).__name__}: {error}"
+    return any(marker in text for marker in _CONVERSION_MARKERS)
+
+
 def is_setting_error(error: BaseException) -> bool:
     """Whether OpenVINO rejected a property or its value (a user's option, not a broken model)."""
     text = str(error)

@@ -76,7 +76,7 @@ def to_torch(inputs: Any) -> Any:
     if isinstance(inputs, torch.Tensor):
         return inputs
     if isinstance(inputs, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(inputs))
+        return torch.from_numpy(np.asarray(inputs, order="C"))
     if isinstance(inputs, dict):
         return {name: to_torch(value) for name, value in inputs.items()}
     if isinstance(inputs, list | tuple):

@@ -70,13 +70,13 @@ def _measure_peers(
 ) -> list[dict[str, Any]]:
     """PyTorch eager and ONNX Runtime, measured on the same input, with speed-ups against the same FP32."""
     from ovq.benchmarking.peers import baseline_variants
+    from ovq.inputs.recipes import model_file_path
     from ovq.runtime.artifacts import staged_dir
 
     source = ctx.config.model
     module = ctx.torch_module() if source.recipe or source.factory else None
-    onnx_path = None
-    if source.onnx:
-        onnx_path = Path(source.onnx) if Path(source.onnx).is_absolute() else ctx.base_dir / source.onnx
+    onnx_path = model_file_path(source, ctx.base_dir) if source.onnx else None
+    tflite_path = model_file_path(source, ctx.base_dir) if source.tflite else None
     calibration_name = stage.baseline_calibration or next(
         (s.dataset for s in ctx.config.stages if isinstance(s, QuantizeStage)), None
     )
@@ -93,6 +93,7 @@ def _measure_peers(
             work_dir=folder,
             module=module,
             onnx_path=onnx_path,
+            tflite_path=tflite_path,
             calibration_inputs=calibration,
             kinds=stage.baselines,
             duration_s=duration,

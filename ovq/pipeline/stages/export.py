@@ -8,7 +8,7 @@ import numpy as np
 
 from ovq.config.stages import ExportStage
 from ovq.pipeline.stages.base import StageAdapter, StageResult
-from ovq.runtime.convert import describe_inputs, export_model
+from ovq.runtime.convert import describe_inputs, export_model_explained
 
 if TYPE_CHECKING:
     from ovq.pipeline.context import RunContext
@@ -34,32 +34,38 @@ class Export(StageAdapter[ExportStage]):
         with ctx.reporter.progress(f"loading the model ({source_spec.kind})", None):
             loaded = load_model_source(source_spec, base_dir=ctx.base_dir)
         source: Any = loaded.module if loaded.module is not None else loaded.path
-        example_input = loaded.example_input
+        example_input, example_source = loaded.example_input, "the recipe's example_input()"
         if example_input is None and (
             loaded.module is not None or (config.input_shapes is None and config.dynamic_shapes == "reshape")
         ):
-            example_input = _example_from(ctx, config)
-        model = export_model(
+            example_input, example_source = _example_from(ctx, config)
+        model, shapes_from = export_model_explained(
             source,
             example_input=example_input,
+            example_source=example_source,
             input_shapes=config.input_shapes,
             static_shapes=config.dynamic_shapes == "reshape",
         )
         variant = ctx.add_variant(model, name=config.name, precision="fp32", source=None)
-        details = {"source": source_spec.kind, "inputs": describe_inputs(model), "model_path": str(variant.model_path)}
+        details = {
+            "source": source_spec.kind,
+            "inputs": describe_inputs(model),
+            "input_shapes_from": shapes_from,
+            "model_path": str(variant.model_path),
+        }
         return StageResult(details=details, variants_added=[config.name])
 
 
-def _example_from(ctx: RunContext, stage: ExportStage) -> Any:
+def _example_from(ctx: RunContext, stage: ExportStage) -> tuple[Any, str]:
     """Zeros of the configured shapes, else the first item of the first dataset the pipeline defines."""
     if isinstance(stage.input_shapes, dict):
-        return {name: np.zeros(shape, np.float32) for name, shape in stage.input_shapes.items()}
+        return {name: np.zeros(shape, np.float32) for name, shape in stage.input_shapes.items()}, "export.input_shapes"
     if isinstance(stage.input_shapes, list):
-        return [np.zeros(shape, np.float32) for shape in stage.input_shapes]
+        return [np.zeros(shape, np.float32) for shape in stage.input_shapes], "export.input_shapes"
     if ctx.config.datasets:
         first = next(iter(ctx.config.datasets))
-        return _float32_example(ctx.dataset(first)[0][0])
-    return None
+        return _float32_example(ctx.dataset(first)[0][0]), f"the first item of dataset {first!r}"
+    return None, "the example input"
 
 
 def _float32_example(example: Any) -> Any:
