@@ -7,8 +7,11 @@ stops starting new runs, cancels the ones in flight and raises SweepInterrupted 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 from ovq.sweep.task import RunResult, RunTask, execute_run
 
@@ -33,6 +36,37 @@ class Executor(Protocol):
     def run(self, tasks: Sequence[RunTask], on_result: OnResult) -> list[RunResult]: ...
 
 
+class StopRequest:
+    """Set by the first Ctrl-C; the second one interrupts at once (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextlib.contextmanager
+def graceful_interrupt() -> Iterator[StopRequest]:
+    """The first Ctrl-C asks the executor to stop between runs instead of tearing a run apart mid-call.
+
+    Interrupting OpenVINO or NNCF inside a native call can take the whole process down before the sweep
+    report is written; stopping at the next run boundary always leaves the report.
+    """
+    stop = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers live in the main thread only; Ctrl-C then interrupts as usual
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cancelled(task: RunTask, reason: str) -> RunResult:
     return RunResult(
         run_id=task.run_id,
@@ -52,14 +86,20 @@ class LocalExecutor:
 
     def run(self, tasks: Sequence[RunTask], on_result: OnResult) -> list[RunResult]:
         results: list[RunResult] = []
-        for index, task in enumerate(tasks):
-            try:
-                result = execute_run(task)
-            except KeyboardInterrupt:
-                # run_pipeline already left this run's failed report; the rest never started.
-                results.append(cancelled(task, "interrupted while running (Ctrl-C)"))
-                results.extend(cancelled(t, "not started: the sweep was interrupted") for t in tasks[index + 1 :])
-                raise SweepInterrupted(results) from None
-            on_result(result)
-            results.append(result)
+        with graceful_interrupt() as stop:
+            for index, task in enumerate(tasks):
+                if stop.requested:
+                    results.extend(cancelled(t, "not started: the sweep was interrupted") for t in tasks[index:])
+                    raise SweepInterrupted(results)
+                try:
+                    result = execute_run(task)
+                except KeyboardInterrupt:
+                    # A second Ctrl-C: run_pipeline already left this run's failed report.
+                    results.append(cancelled(task, "interrupted while running (Ctrl-C twice)"))
+                    results.extend(cancelled(t, "not started: the sweep was interrupted") for t in tasks[index + 1 :])
+                    raise SweepInterrupted(results) from None
+                on_result(result)
+                results.append(result)
+            if stop.requested:
+                raise SweepInterrupted(results)  # Ctrl-C during the last run: it finished, say so
         return results

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ovq.errors import ConfigError, DependencyError
-from ovq.sweep.executors import OnResult, SweepInterrupted, cancelled
+from ovq.sweep.executors import OnResult, StopRequest, SweepInterrupted, cancelled, graceful_interrupt
 from ovq.sweep.task import RunResult, RunTask, execute_run
 
 NODE_RESOURCE = "ovq_node"
@@ -102,37 +102,51 @@ class RayExecutor:
             }
             pending[remote.options(**options).remote(task)] = task
         finished: dict[str, RunResult] = {}
-        try:
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    task = pending.pop(ref)
-                    try:
-                        result = ray.get(ref)
-                    except ray.exceptions.RayError as exc:
-                        # Retries spent: the run's worker or node kept dying (or Ray itself failed).
-                        result = RunResult(
-                            run_id=task.run_id,
-                            status="lost",
-                            exit_code=3,
-                            error={
-                                "stage": None,
-                                "type": type(exc).__name__,
-                                "message": f"lost after {self.max_retries + 1} attempts: {str(exc).splitlines()[0]}",
-                                "hint": "a node or worker died each time; check the nodes' memory and logs",
-                            },
-                        )
-                    finished[task.run_id] = result
-                    on_result(result)
-        except KeyboardInterrupt:
+        with graceful_interrupt() as stop:
+            try:
+                self._collect(ray, pending, finished, on_result, stop)
+            except KeyboardInterrupt:
+                stop.requested = True
+            finally:
+                alive_after = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+                self.lost_nodes = sorted(alive_before - alive_after)
+        if stop.requested:
+            # The runs elsewhere are other processes: cancelling them cannot hurt this one's report.
             for ref in pending:
                 ray.cancel(ref, force=True)
             results = [finished.get(t.run_id) or cancelled(t, "cancelled: the sweep was interrupted") for t in tasks]
-            raise SweepInterrupted(results) from None
-        finally:
-            alive_after = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
-            self.lost_nodes = sorted(alive_before - alive_after)
+            raise SweepInterrupted(results)
         return [finished[task.run_id] for task in tasks]
+
+    def _collect(
+        self,
+        ray: Any,
+        pending: dict[Any, RunTask],
+        finished: dict[str, RunResult],
+        on_result: OnResult,
+        stop: StopRequest,
+    ) -> None:
+        while pending and not stop.requested:
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in done:
+                task = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    # Retries spent: the run's worker or node kept dying (or Ray itself failed).
+                    result = RunResult(
+                        run_id=task.run_id,
+                        status="lost",
+                        exit_code=3,
+                        error={
+                            "stage": None,
+                            "type": type(exc).__name__,
+                            "message": f"lost after {self.max_retries + 1} attempts: {str(exc).splitlines()[0]}",
+                            "hint": "a node or worker died each time; check the nodes' memory and logs",
+                        },
+                    )
+                finished[task.run_id] = result
+                on_result(result)
 
     def _check_nodes(self, ray: Any) -> set[str]:
         nodes = [node for node in ray.nodes() if node["Alive"]]

@@ -81,6 +81,22 @@ def node_record() -> dict[str, Any]:
     return record
 
 
+def use_every_core() -> None:
+    """Undo Ray's OMP_NUM_THREADS=1 for zero-CPU tasks: a run owns its node's cores like a local run does.
+
+    Without this, torch (QAT, the PyTorch baseline) would run single-threaded under Ray and a sweep on a
+    cluster would not measure what the same sweep measures locally.
+    """
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized() or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
+        return
+    cores = os.cpu_count() or 1
+    os.environ["OMP_NUM_THREADS"] = str(cores)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(cores)
+
+
 def execute_run(task: RunTask) -> RunResult:
     """Run one pipeline of a sweep; user errors come back as a failed result with their exit code."""
     # The public API's own functions (ovq.run_pipeline, ovq.PipelineConfig, ovq.OvqError), imported from
@@ -94,6 +110,7 @@ def execute_run(task: RunTask) -> RunResult:
     # A retried task (its node died) starts from a clean folder: half-written stage output is not reused.
     shutil.rmtree(run_dir, ignore_errors=True)
     node = node_record()
+    use_every_core()
     try:
         config = PipelineConfig.model_validate(task.config)
         report = run_pipeline(
