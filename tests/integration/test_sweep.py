@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ovq.cli.app import app
+from ovq.sweep.executors import SweepInterrupted
+from ovq.sweep.runner import run_sweep
+from ovq.sweep.task import RunResult, RunTask
 from tests import tiny_models
 from tests.sweep_helpers import EIGHT_RUNS, write_sweep, write_tiny_pipeline
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_local_sweep_writes_every_run_and_one_report_and_keeps_user_errors(tmp_path: Path) -> None:
@@ -56,24 +55,17 @@ def test_ctrl_c_cancels_the_rest_and_leaves_a_report_of_what_finished(tmp_path: 
     pipeline = write_tiny_pipeline(tmp_path)
     sweep_file = write_sweep(tmp_path, EIGHT_RUNS, pipelines=[pipeline.name])
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ovq.cli.app", "sweep", str(sweep_file), "-o", str(out), "--no-cache"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    # The second run's folder appears once the first run has returned to the driver.
-    second = out / "runs" / "002-tiny"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None and not second.is_dir():
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output.decode()
+
+    def press_ctrl_c(task: RunTask, result: RunResult) -> None:
+        if task.run_id == "002-tiny":
+            signal.raise_signal(signal.SIGINT)  # a real SIGINT, delivered to this (the driver's) process
+
+    with pytest.raises(SweepInterrupted):
+        run_sweep(sweep_file, out_dir=out, cache=False, on_result=press_ctrl_c)
     sweep = json.loads((out / "sweep.json").read_text())
-    assert sweep["status"] == "interrupted"
-    assert "001-tiny" in sweep["finished_runs"]
-    assert len(sweep["finished_runs"]) < 8
-    assert any(run["status"] == "cancelled" for run in sweep["runs"])
-    assert any("interrupted" in note for note in sweep["notes"])
+    assert sweep["status"] == "interrupted" and sweep["exit_code"] == 130
+    assert sweep["finished_runs"] == ["001-tiny", "002-tiny"]
+    assert [run["status"] for run in sweep["runs"][2:]] == ["cancelled"] * 6
+    assert not (out / "runs" / "003-tiny").exists()
+    assert any("2 of 8 runs finished" in note for note in sweep["notes"])
+    assert "interrupted" in (out / "sweep.md").read_text()
