@@ -150,3 +150,10 @@ def test_best_per_model_is_the_fastest_variant_within_its_budget() -> None:
     ]
     best = best_per_model(runs)["m"]
     assert (best["run_id"], best["variant"], best["budget"]) == ("002", "int8", "met")
+
+
+def test_the_example_sweep_file_plans_eight_runs(repo: Path, tmp_path: Path) -> None:
+    spec, folder = load_sweep(repo / "pipelines" / "sweeps" / "digits_grid.yaml")
+    tasks = plan_sweep(spec, folder, tmp_path)
+    assert len(tasks) == 8
+    assert all(task.config["stages"][-1]["duration_s"] == 2 for task in tasks)
