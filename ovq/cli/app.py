@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from ovq import __version__
 from ovq.cli.benchmark import benchmark_cmd
+from ovq.cli.sweep import sweep_cmd
 from ovq.errors import ConfigError, OvqError
 
 app = typer.Typer(
@@ -216,6 +217,10 @@ def nightly(
     throughput_drop: Annotated[float | None, typer.Option(help="max throughput drop vs baseline (relative)")] = None,
     latency_rise: Annotated[float | None, typer.Option(help="max median latency rise vs baseline (relative)")] = None,
     size_rise: Annotated[float | None, typer.Option(help="max model size rise vs baseline (relative)")] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (one after another) or ray (fanned out)")
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="auto or HOST:PORT (default: local)")] = None,
 ) -> None:
     """Run pipelines as a nightly job: record history, gate against a baseline, write JUnit + Markdown.
 
@@ -226,6 +231,7 @@ def nightly(
     from ovq.nightly.history import HistoryStore
     from ovq.nightly.runner import run_nightly
     from ovq.pipeline.runner import run_pipeline
+    from ovq.sweep.nightly import nightly_fan_out
 
     reporter = ConsoleReporter(quiet=False)
 
@@ -246,6 +252,10 @@ def nightly(
         if value is not None
     }
     with user_errors():
+        from ovq.cli.sweep import make_executor
+
+        placement = make_executor(executor, ray_address)
+        fan_out = None if executor == "local" else nightly_fan_out(placement, fresh=fresh)
         result = run_nightly(
             pipelines,
             run_pipeline=run_one,
@@ -259,6 +269,7 @@ def nightly(
             plot_format=plot_format,
             mlflow_uri=mlflow_uri,
             mlflow_experiment=mlflow_experiment,
+            fan_out=fan_out,
         )
     for outcome in result.outcomes:
         mark = "[green]passed[/]" if outcome.ok else "[red]FAILED[/]"
@@ -365,6 +376,10 @@ def _with_user_errors(command: Callable[..., None]) -> Callable[..., None]:
 
 app.command("benchmark", help="Benchmark an IR like benchmark_app (same options and definitions).")(
     _with_user_errors(benchmark_cmd)
+)
+
+app.command("sweep", help="Run a grid of pipeline variations (locally or on Ray) and write one sweep report.")(
+    _with_user_errors(sweep_cmd)
 )
 
 cache_app = typer.Typer(help="The stage cache shared by all runs (OVQ_CACHE_DIR, default ~/.cache/ovq).")

@@ -200,6 +200,7 @@ def run_nightly(
     plot_format: str = "svg",
     mlflow_uri: str | None = None,
     mlflow_experiment: str = "ovq-nightly",
+    fan_out: Callable[[Sequence[tuple[Path, Path]]], RunPipeline] | None = None,
 ) -> NightlyResult:
     """Run every pipeline, gate it, record it, and write the CI files.
 
@@ -208,7 +209,9 @@ def run_nightly(
     ``history`` records each run and provides the last good run as the default baseline;
     ``baseline_ref`` pins a reference file instead (pipelines it does not name fall back to history).
     Problems with the job itself (a missing pipeline file, an unreadable baseline file, MLflow asked for
-    but not installed) raise before any pipeline runs.
+    but not installed) raise before any pipeline runs. ``fan_out(planned)``, when given, runs every
+    (pipeline, run folder) pair at once (e.g. on Ray) and returns the ``run_pipeline`` that hands back each
+    result; gating, history and CI files stay here, in this process.
     """
     started = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat()
@@ -252,8 +255,10 @@ def _run_locked(
 ) -> NightlyResult:
     outcomes: list[PipelineOutcome] = []
     used_dirs: set[str] = set()
-    for path in files:
-        run_dir = out / _unique_name(path.stem, used_dirs)
+    planned = [(path, out / _unique_name(path.stem, used_dirs)) for path in files]
+    if fan_out is not None:
+        run_pipeline = fan_out(planned)
+    for path, run_dir in planned:
         outcome = _run_one(path, run_dir, run_pipeline)
         _gate(outcome, history, pinned, tolerances)
         _record(outcome, history)

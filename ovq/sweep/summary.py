@@ -1,0 +1,223 @@
+"""The sweep report document (sweep.json): every run, every variant, the Pareto front, the best per model.
+
+Throughput is only comparable on one kind of machine. Each run records the node it was measured on; runs
+are grouped by machine (CPU model, cores, the flags that pick OpenVINO's kernels) and the Pareto front is
+drawn per machine and metric. When throughputs come from more than one kind of machine, the report says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ovq.report.rows import reference_variant, variant_rows
+from ovq.sweep.task import RunResult, RunTask
+
+SWEEP_SCHEMA_VERSION = 1
+
+
+def machine_key(node: Mapping[str, Any]) -> str:
+    """Two nodes with the same key give comparable throughputs (hostnames do not matter, hardware does)."""
+    flags = ",".join(node.get("cpu_flags") or []) or "no AVX2+ flags"
+    return f"{node.get('cpu') or 'unknown CPU'} | {node.get('cpu_count') or '?'} cores | {flags}"
+
+
+def variant_points(task: RunTask, result: RunResult) -> list[dict[str, Any]]:
+    """One entry per variant of a run's report, with what the sweep compares."""
+    report = result.report
+    if not report:
+        return []
+    budget = report.get("budget") if isinstance(report.get("budget"), Mapping) else None
+    verdicts = budget.get("variants", {}) if budget else {}
+    reference = reference_variant([v for v in report.get("variants") or [] if isinstance(v, Mapping)])
+    points = []
+    for row in variant_rows(report):
+        is_reference = reference is not None and row.name == reference.get("name") and not row.baseline
+        if budget is None:
+            met: bool | None = None
+        elif is_reference:
+            met = True  # the reference is what the budget is measured against
+        else:
+            met = bool((verdicts.get(row.name) or {}).get("met"))
+        points.append(
+            {
+                "run_id": task.run_id,
+                "variant": row.label,
+                "precision": row.precision,
+                "baseline": row.baseline,
+                "metric": row.accuracy_metric,
+                "higher_is_better": row.higher_is_better,
+                "accuracy": row.accuracy_value,
+                "accuracy_drop": row.accuracy_drop,
+                "throughput_fps": row.throughput_fps,
+                "latency_median_ms": row.latency_median_ms,
+                "size_bytes": row.size_bytes,
+                "noisy": row.noisy,
+                "budget_met": met,
+                "deliverable": row.deliverable,
+                "pareto": False,
+            }
+        )
+    return points
+
+
+def pareto_front(points: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of the points no other point beats on both accuracy and throughput (same metric direction)."""
+    front = []
+    for i, p in enumerate(points):
+        sign = 1.0 if p["higher_is_better"] else -1.0
+        dominated = any(
+            sign * q["accuracy"] >= sign * p["accuracy"]
+            and q["throughput_fps"] >= p["throughput_fps"]
+            and (sign * q["accuracy"] > sign * p["accuracy"] or q["throughput_fps"] > p["throughput_fps"])
+            for j, q in enumerate(points)
+            if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def build_sweep_report(
+    *,
+    name: str,
+    description: str | None,
+    sweep_file: str,
+    tasks: Sequence[RunTask],
+    results: Sequence[RunResult],
+    executor: Mapping[str, Any],
+    started_at: str,
+    finished_at: str,
+    duration_s: float,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """The whole sweep as one JSON document; Markdown and HTML are rendered from it alone."""
+    from ovq.nightly.runner import most_relevant_exit_code
+
+    by_id = {result.run_id: result for result in results}
+    runs: list[dict[str, Any]] = []
+    machines: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        result = by_id.get(task.run_id)
+        node = dict(result.node) if result and result.node else {}
+        if not node and result and result.report:
+            node = dict(result.report.get("environment") or {})
+        machine = machine_key(node) if node else None
+        if machine is not None:
+            entry = machines.setdefault(
+                machine,
+                {
+                    "cpu": node.get("cpu"),
+                    "cpu_count": node.get("cpu_count"),
+                    "cpu_flags": node.get("cpu_flags"),
+                    "nodes": [],
+                },
+            )
+            where = node.get("ray_node_id") or node.get("hostname")
+            if where and where not in entry["nodes"]:
+                entry["nodes"].append(where)
+        report = result.report if result else None
+        runs.append(
+            {
+                "run_id": task.run_id,
+                "label": task.label,
+                "pipeline": task.pipeline,
+                "pipeline_file": task.pipeline_file,
+                "model": task.model,
+                "overrides": task.overrides,
+                "status": result.status if result else "cancelled",
+                "exit_code": result.exit_code if result else 130,
+                "error": result.error if result else None,
+                "run_dir": task.run_dir,
+                "duration_s": round(result.duration_s, 3) if result else None,
+                "node": node or None,
+                "machine": machine,
+                "deliverable": (report or {}).get("deliverable"),
+                "has_budget": bool((report or {}).get("budget")),
+                "variants": variant_points(task, result) if result else [],
+            }
+        )
+    _mark_pareto(runs)
+    measured_machines = {run["machine"] for run in runs if any(p["throughput_fps"] for p in run["variants"])}
+    notes = []
+    if len(measured_machines) > 1:
+        notes.append(
+            f"throughputs come from {len(measured_machines)} different kinds of machine; compare them only within"
+            " one machine (the Pareto front is drawn per machine)"
+        )
+    lost = list(executor.get("lost_nodes") or [])
+    if lost:
+        notes.append(f"{len(lost)} node(s) were lost during the sweep; their runs were retried on other nodes")
+    finished = [run["run_id"] for run in runs if run["status"] in ("succeeded", "failed")]
+    if interrupted:
+        notes.append(f"interrupted (Ctrl-C): {len(finished)} of {len(runs)} runs finished; the rest were cancelled")
+    codes = [run["exit_code"] for run in runs if run["status"] != "cancelled"]
+    status = "interrupted" if interrupted else ("succeeded" if all(c == 0 for c in codes) else "failed")
+    return {
+        "schema_version": SWEEP_SCHEMA_VERSION,
+        "kind": "ovq-sweep",
+        "name": name,
+        "description": description,
+        "sweep_file": sweep_file,
+        "status": status,
+        "exit_code": 130 if interrupted else most_relevant_exit_code(codes),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": round(duration_s, 3),
+        "placement": dict(executor),
+        "finished_runs": finished,
+        "machines": machines,
+        "mixed_machines": len(measured_machines) > 1,
+        "notes": notes,
+        "best": best_per_model(runs),
+        "runs": runs,
+    }
+
+
+def _mark_pareto(runs: list[dict[str, Any]]) -> None:
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for run in runs:
+        for point in run["variants"]:
+            if point["baseline"] or point["accuracy"] is None or not point["throughput_fps"]:
+                continue
+            groups.setdefault((run["machine"], point["metric"], point["higher_is_better"]), []).append(point)
+    for points in groups.values():
+        for index in pareto_front(points):
+            points[index]["pareto"] = True
+
+
+def best_per_model(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model, the fastest variant that holds its budget (any variant when the pipeline has no budget)."""
+    best: dict[str, dict[str, Any]] = {}
+    for model in dict.fromkeys(run["model"] for run in runs):
+        candidates = [
+            (run, point)
+            for run in runs
+            if run["model"] == model and run["status"] == "succeeded"
+            for point in run["variants"]
+            if not point["baseline"] and point["budget_met"] is not False
+        ]
+        if not candidates:
+            best[model] = {"run_id": None, "variant": None, "reason": "no finished run has a variant within its budget"}
+            continue
+        measured = [c for c in candidates if c[1]["throughput_fps"]]
+        machines = {run["machine"] for run, _ in measured}
+        if measured:
+            run, point = max(measured, key=lambda c: c[1]["throughput_fps"])
+            rule = "fastest"
+        else:
+            sign = 1.0 if candidates[0][1]["higher_is_better"] else -1.0
+            run, point = max(candidates, key=lambda c: sign * (c[1]["accuracy"] or float("-inf")))
+            rule = "most accurate (no run was benchmarked)"
+        best[model] = {
+            "run_id": run["run_id"],
+            "label": run["label"],
+            "variant": point["variant"],
+            "accuracy": point["accuracy"],
+            "metric": point["metric"],
+            "throughput_fps": point["throughput_fps"],
+            "budget": "met" if point["budget_met"] else "no budget",
+            "rule": rule,
+            "machines_compared": len(machines),
+        }
+    return best

@@ -1,0 +1,71 @@
+"""`ovq sweep` with the local executor: run folders, the sweep report, user errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ovq.cli.app import app
+from ovq.sweep.executors import SweepInterrupted
+from ovq.sweep.runner import run_sweep
+from ovq.sweep.task import RunResult, RunTask
+from tests import tiny_models
+from tests.sweep_helpers import EIGHT_RUNS, write_sweep, write_tiny_pipeline
+
+
+def test_a_local_sweep_writes_every_run_and_one_report_and_keeps_user_errors(tmp_path: Path) -> None:
+    pipeline = write_tiny_pipeline(tmp_path)
+    # Inputs shaped 8x8 where the model takes 16x16: a data mismatch (exit 8) for that run only.
+    tiny_models.write_npz(tmp_path / "wrong.npz", shape=(1, 3, 8, 8))
+    sweep_file = write_sweep(
+        tmp_path,
+        {"datasets.data.path": ["data.npz", "wrong.npz"], "stages.compile.hint": ["latency"]},
+        pipelines=[pipeline.name],
+        collect="all",
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file), "-o", str(out), "--no-cache"])
+    assert result.exit_code == 8, result.output
+    sweep = json.loads((out / "sweep.json").read_text())
+    ok, bad = sweep["runs"]
+    assert (ok["status"], ok["exit_code"]) == ("succeeded", 0)
+    assert (bad["status"], bad["exit_code"], bad["error"]["type"]) == ("failed", 8, "DataMismatchError")
+    assert [p["variant"] for p in ok["variants"]] == ["fp32", "int8"]
+    assert all(p["accuracy"] is not None and p["throughput_fps"] for p in ok["variants"])
+    assert any(p["pareto"] for p in ok["variants"])
+    assert sweep["best"]["tiny"]["run_id"] == ok["run_id"]
+    assert ok["node"]["cpu_count"] == os.cpu_count() and ok["machine"] in sweep["machines"]
+    assert not sweep["mixed_machines"]
+    # The driver collected every variant's IR, and each run kept its own folder and report.
+    assert (out / "artifacts" / ok["run_id"] / "int8" / "model.xml").is_file()
+    assert (out / "artifacts" / ok["run_id"] / "int8" / "model.bin").is_file()
+    assert json.loads((Path(ok["run_dir"]) / "report.json").read_text())["status"] == "succeeded"
+    html = (out / "sweep.html").read_text()
+    assert "<svg" in html and "Pareto" in html
+    markdown = (out / "sweep.md").read_text()
+    assert "DataMismatchError" in markdown or "exit 8" in markdown
+
+
+def test_ctrl_c_cancels_the_rest_and_leaves_a_report_of_what_finished(tmp_path: Path) -> None:
+    pipeline = write_tiny_pipeline(tmp_path)
+    sweep_file = write_sweep(tmp_path, EIGHT_RUNS, pipelines=[pipeline.name])
+    out = tmp_path / "out"
+
+    def press_ctrl_c(task: RunTask, result: RunResult) -> None:
+        if task.run_id == "002-tiny":
+            signal.raise_signal(signal.SIGINT)  # a real SIGINT, delivered to this (the driver's) process
+
+    with pytest.raises(SweepInterrupted):
+        run_sweep(sweep_file, out_dir=out, cache=False, on_result=press_ctrl_c)
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["status"] == "interrupted" and sweep["exit_code"] == 130
+    assert sweep["finished_runs"] == ["001-tiny", "002-tiny"]
+    assert [run["status"] for run in sweep["runs"][2:]] == ["cancelled"] * 6
+    assert not (out / "runs" / "003-tiny").exists()
+    assert any("2 of 8 runs finished" in note for note in sweep["notes"])
+    assert "interrupted" in (out / "sweep.md").read_text()

@@ -1,0 +1,119 @@
+"""Sweeps and nightly jobs on a real multi-node Ray cluster, all on the loopback address (Ray's own
+test utility starts several nodes on this machine): same results as the local executor, a node killed
+mid-sweep, user errors not retried."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# Read by Ray at import time: every address on loopback, no usage statistics.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'ovq[ray]')")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from ovq.nightly.history import HistoryStore  # noqa: E402
+from ovq.nightly.runner import run_nightly  # noqa: E402
+from ovq.sweep.executors import LocalExecutor  # noqa: E402
+from ovq.sweep.nightly import nightly_fan_out  # noqa: E402
+from ovq.sweep.ray_executor import NODE_RESOURCE, RayExecutor  # noqa: E402
+from ovq.sweep.runner import run_sweep  # noqa: E402
+from ovq.sweep.task import RunResult, RunTask  # noqa: E402
+from tests import tiny_models  # noqa: E402
+from tests.sweep_helpers import EIGHT_RUNS, comparable, write_sweep, write_tiny_pipeline  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def graph(xml: Path) -> str:
+    return re.sub(r'name="(\w+?)_\d+"', r'name="\1_N"', xml.read_text())
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[Cluster, list[Any]]]:
+    """A head and two worker nodes, one ovq_node slot each, on 127.0.0.1; the workers can be killed."""
+    node = {"num_cpus": 1, "resources": {NODE_RESOURCE: 1}, "node_ip_address": "127.0.0.1"}
+    local = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    workers = [local.add_node(**node) for _ in range(2)]
+    ray.init(address=local.address, log_to_driver=False)
+    local.wait_for_nodes()
+    yield local, workers
+    ray.shutdown()
+    local.shutdown()
+
+
+def test_a_sweep_on_a_cluster_survives_a_lost_node_and_matches_the_local_executor(
+    cluster: tuple[Cluster, list[Any]], tmp_path: Path
+) -> None:
+    local_cluster, workers = cluster
+    assert all(node["NodeManagerAddress"] == "127.0.0.1" for node in ray.nodes())
+    pipeline = write_tiny_pipeline(tmp_path)
+    sweep_file = write_sweep(tmp_path, EIGHT_RUNS, pipelines=[pipeline.name], collect="all")
+
+    killed: list[str] = []
+
+    def kill_a_busy_worker(task: RunTask, result: RunResult) -> None:
+        # After the first result the other nodes are mid-run: take one of them away.
+        if not killed:
+            victim = next(w for w in workers if w.node_id != result.node.get("ray_node_id"))
+            killed.append(victim.node_id)
+            local_cluster.remove_node(victim)
+
+    on_ray = run_sweep(
+        sweep_file, out_dir=tmp_path / "ray", executor=RayExecutor(), cache=False, on_result=kill_a_busy_worker
+    )
+    assert on_ray["status"] == "succeeded", [run["error"] for run in on_ray["runs"]]
+    assert on_ray["placement"]["lost_nodes"] == killed
+    assert any("lost" in note for note in on_ray["notes"])
+    ran_on = {run["node"]["ray_node_id"] for run in on_ray["runs"]}
+    assert len(ran_on) >= 2 and all(run["node"]["cpu"] for run in on_ray["runs"])
+
+    locally = run_sweep(sweep_file, out_dir=tmp_path / "local", executor=LocalExecutor(), cache=False)
+    assert comparable(on_ray) == comparable(locally)
+    # The quantized IRs handed back through Ray's object store: the same weights byte for byte, the same
+    # graph apart from the per-process numbers OpenVINO gives the operations it creates.
+    for run in locally["runs"]:
+        local_ir = tmp_path / "local" / "artifacts" / run["run_id"] / "int8"
+        ray_ir = tmp_path / "ray" / "artifacts" / run["run_id"] / "int8"
+        assert (local_ir / "model.bin").read_bytes() == (ray_ir / "model.bin").read_bytes()
+        assert graph(local_ir / "model.xml") == graph(ray_ir / "model.xml")
+    # Every node of this cluster is the same machine: no mixed-machine warning.
+    assert not on_ray["mixed_machines"] and len(on_ray["machines"]) == 1
+
+
+def test_nightly_through_ray_records_history_in_the_driver_and_keeps_user_errors(
+    cluster: tuple[Cluster, list[Any]], tmp_path: Path
+) -> None:
+    jobs = tmp_path / "jobs"
+    write_tiny_pipeline(jobs, name="good")
+    tiny_models.write_npz(jobs / "wrong.npz", shape=(1, 3, 8, 8))
+    bad = yaml.safe_load((jobs / "good.yaml").read_text())
+    bad["name"] = "bad"
+    bad["datasets"]["data"]["path"] = "wrong.npz"
+    (jobs / "bad.yaml").write_text(yaml.safe_dump(bad))
+    history = HistoryStore(tmp_path / "history.sqlite")
+    result = run_nightly(
+        [jobs],
+        run_pipeline=lambda path, out: pytest.fail("fanned out: nothing runs in the driver"),
+        history=history,
+        out_dir=tmp_path / "nightly",
+        plots=False,
+        fan_out=nightly_fan_out(RayExecutor()),
+    )
+    outcomes = {outcome.pipeline: outcome for outcome in result.outcomes}
+    assert outcomes["good"].ok, outcomes["good"].to_dict()
+    # A data mismatch is the user's: reported with its exit code (8), not retried into something else.
+    assert outcomes["bad"].exit_code == 8
+    assert outcomes["bad"].error is not None and outcomes["bad"].error["type"] == "DataMismatchError"
+    assert result.exit_code == 8
+    assert sorted(run.pipeline for run in history.list()) == ["bad", "good"]
+    report = json.loads((tmp_path / "nightly" / "good" / "report.json").read_text())
+    assert report["status"] == "succeeded" and report["variants"][1]["benchmark"]["throughput_fps"] > 0
