@@ -233,7 +233,7 @@ def run_nightly(
     with exclusive_outputs([out], shared):
         return _run_locked(
             files, run_pipeline, history, pinned, tolerances, out, junit_path, summary_path,
-            plots, plot_format, mlflow_uri, mlflow_experiment, started, started_at,
+            plots, plot_format, mlflow_uri, mlflow_experiment, started, started_at, fan_out,
         )  # fmt: skip
 
 
@@ -252,6 +252,7 @@ def _run_locked(
     mlflow_experiment: str,
     started: float,
     started_at: str,
+    fan_out: Callable[[Sequence[tuple[Path, Path]]], RunPipeline] | None,
 ) -> NightlyResult:
     outcomes: list[PipelineOutcome] = []
     used_dirs: set[str] = set()

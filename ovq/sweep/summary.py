@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ovq.report.rows import reference_variant, variant_rows
+from ovq.report.schema import parse_report
 from ovq.sweep.task import RunResult, RunTask
 
 SWEEP_SCHEMA_VERSION = 1
@@ -29,10 +30,10 @@ def variant_points(task: RunTask, result: RunResult) -> list[dict[str, Any]]:
         return []
     budget = report.get("budget") if isinstance(report.get("budget"), Mapping) else None
     verdicts = budget.get("variants", {}) if budget else {}
-    reference = reference_variant([v for v in report.get("variants") or [] if isinstance(v, Mapping)])
+    reference = reference_variant(parse_report(report).variants)
     points = []
     for row in variant_rows(report):
-        is_reference = reference is not None and row.name == reference.get("name") and not row.baseline
+        is_reference = reference is not None and row.name == reference.name and not row.baseline
         if budget is None:
             met: bool | None = None
         elif is_reference:

@@ -160,7 +160,7 @@ def _written_report(run_dir: Path) -> dict[str, Any] | None:
     from ovq.report.store import read_report
 
     try:
-        return read_report(run_dir)
+        return read_report(run_dir).to_document()  # a plain dict crosses Ray's object store
     except OvqError:
         return None  # the run failed before writing its report
 
