@@ -262,3 +262,25 @@ def test_write_report_files_without_report_is_a_clear_error(tmp_path: Path) -> N
     (tmp_path / "report.json").write_text("{not json")
     with pytest.raises(InputFileError, match="not valid JSON"):
         write_report_files(tmp_path)
+
+
+def test_ovq_report_renders_and_compares_goldens(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ovq.cli.app import app
+
+    for name in ("quickstart", "accuracy_control"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(golden(name)))
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "quickstart")])
+    assert result.exit_code == 0, result.output
+    assert "Deliverable: **int8**" in (tmp_path / "quickstart" / "report.md").read_text()
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "quickstart"), str(tmp_path / "accuracy_control")])
+    assert result.exit_code == 0, result.output
+    assert "| int8 | throughput (FPS) |" in result.output and "`ptq_int8` only in run B" in result.output
+    broken = golden("quickstart")
+    broken["variants"][0]["size_bytes"] = "166 kB"
+    (tmp_path / "quickstart" / "report.json").write_text(json.dumps(broken))
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "quickstart")])
+    assert result.exit_code == 6
+    assert "variants.0.size_bytes" in " ".join(result.output.split())
