@@ -20,7 +20,6 @@ from ovq.nightly.gates import (
     report_gates,
 )
 
-
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "reports" / "quickstart.json"
 
 

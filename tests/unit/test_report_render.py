@@ -191,7 +191,8 @@ def test_precision_candidates_and_peer_runtimes() -> None:
     peers = [r for r in rows.values() if r.baseline]
     assert {r.name for r in peers} == {"pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"}
     markdown = render_markdown(report)
-    assert "pytorch_eager (PyTorch eager)" in markdown
+    for peer in peers:
+        assert "baseline" in markdown_row(markdown, peer.name)[-1]
     assert "The FP32 model was measured at several inference precisions" in markdown
     assert "Baselines (PyTorch eager, ONNX Runtime) are measured" in markdown
     fps = variant(report, "onnxruntime_int8")["benchmark"]["throughput_fps"]
