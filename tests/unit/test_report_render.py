@@ -159,7 +159,7 @@ def test_budget_missed_has_no_deliverable_and_says_why_numbers_are_empty() -> No
     # A relative drop from FP32's own MSE of zero is infinite: written as null, with the reason.
     assert report["budget"]["variants"]["int8"]["checks"][1]["drop"] is None
     assert report["nulls"]["/budget/variants/int8/checks/1/drop"] == "Infinity"
-    assert "| int8 | missed | mse |" in markdown
+    assert "| int8 | missed | mse | 0.0000 | 0.0000 | Infinity | 0 rel. | Infinity |" in markdown
     assert "`/budget/variants/int8/checks/1/drop` is empty: Infinity" in markdown
     page = render_html(report)
     assert f"budget: {bound:.4g}" in page
