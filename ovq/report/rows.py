@@ -245,7 +245,11 @@ def budget_check_rows(report: ReportLike) -> list[list[str]]:
         return []
     rows = []
     for name, verdict in report.budget.variants.items():
-        for check in verdict.checks:
+        for index, check in enumerate(verdict.checks):
+            # A null number says why when the writer recorded it (e.g. "Infinity").
+            pointer = f"/budget/variants/{name}/checks/{index}"
+            why_drop = report.nulls.get(f"{pointer}/drop", DASH)
+            why_missed = report.nulls.get(f"{pointer}/missed_by", DASH)
             rows.append(
                 [
                     name,
@@ -253,9 +257,9 @@ def budget_check_rows(report: ReportLike) -> list[list[str]]:
                     check.metric,
                     fmt_metric(check.value),
                     fmt_metric(check.reference),
-                    DASH if check.drop is None else f"{check.drop:+.4g}",
+                    why_drop if check.drop is None else f"{check.drop:+.4g}",
                     f"{check.max_drop:.4g}" + (" rel." if check.drop_type == "relative" else ""),
-                    DASH if not check.missed_by else f"{check.missed_by:.4g}",
+                    why_missed if check.missed_by is None else (f"{check.missed_by:.4g}" if check.missed_by else DASH),
                 ]
             )
     return rows

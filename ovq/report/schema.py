@@ -298,8 +298,9 @@ def clean_numbers(value: Any, pointer: str = "") -> tuple[Any, dict[str, str]]:
             return [walk(sub, f"{path}/{index}") for index, sub in enumerate(item)]
         if isinstance(item, Path):
             return str(item)
-        if hasattr(item, "item") and not isinstance(item, str | bytes | int | float):  # numpy scalar
-            item = item.item()
+        if hasattr(item, "tolist") and not isinstance(item, str | bytes | int | float):
+            # numpy scalars and arrays: Python numbers and lists, then cleaned like any other value.
+            return walk(item.tolist(), path)
         if isinstance(item, float) and not math.isfinite(item):
             nulls[path] = "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
             return None

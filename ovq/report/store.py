@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ovq.report.schema import SCHEMA_VERSION, Report, ReportFormatError, parse_report
+from ovq.report.schema import SCHEMA_VERSION, Environment, Report, ReportFormatError, parse_report
 from ovq.runtime.artifacts import write_text_atomic
 from ovq.runtime.environment import environment
 
@@ -35,7 +35,7 @@ def new_report(*, pipeline: str, pipeline_file: str | None, config_digest: str) 
         pipeline_file=pipeline_file,
         config_digest=config_digest,
         started_at=now_iso(),
-        environment=environment(),  # type: ignore[arg-type]  # validated into Environment
+        environment=Environment.model_validate(environment()),
     )
     return report.to_document()
 

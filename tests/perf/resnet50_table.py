@@ -23,7 +23,6 @@ Goals (issue 6): ovq INT8 >= 1.2x ORT static INT8, and >= 6x PyTorch eager.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -55,7 +54,7 @@ def main() -> None:
 
     from ovq.benchmarking.engine import BenchmarkResult, benchmark, combine_runs
     from ovq.compression.ptq import quantize
-    from ovq.report.diff import write_report_files
+    from ovq.report.store import write_report
     from ovq.runtime.convert import export_model
     from ovq.runtime.environment import environment
     from ovq.runtime.execution_precision import execution_precision
@@ -211,7 +210,6 @@ def main() -> None:
             }
         )
     report = {
-        "schema_version": 1,
         "status": "succeeded",
         "pipeline": "resnet50_table (tests/perf)",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -223,8 +221,7 @@ def main() -> None:
         "deliverable": "int8",
         "error": None,
     }
-    (work / "report.json").write_text(json.dumps(report, indent=2))
-    write_report_files(work)
+    write_report(work, report)  # validated against the report contract, renderings beside it
     print(f"\nreport: {work / 'report.html'}")
 
 

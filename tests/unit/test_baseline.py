@@ -20,6 +20,8 @@ from ovq.nightly.gates import (
     report_gates,
 )
 
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "reports" / "quickstart.json"
+
 
 def make_report(
     *,
@@ -31,31 +33,23 @@ def make_report(
     cpu: str = "Test CPU",
     status: str = "succeeded",
 ) -> dict[str, Any]:
-    benchmark: dict[str, Any] = {
-        "hint": "throughput",
-        "throughput_fps": fps,
-        "latency_ms": {"median": latency_ms},
-    }
-    if spread is not None:
-        benchmark |= {"spread": spread, "noisy": spread > 0.1}
-    return {
-        "schema_version": 1,
-        "status": status,
-        "pipeline": "quickstart",
-        "config_digest": "cfg-1",
-        "environment": {"ovq": "0.1.0", "openvino": "2026.4.1", "nncf": "3.4.0", "cpu": cpu, "cpu_count": 2},
-        "variants": [
-            {
-                "name": "int8",
-                "precision": "int8",
-                "size_bytes": size,
-                "accuracy": {"metric": "top1", "value": accuracy, "higher_is_better": True},
-                "benchmark": benchmark,
-            }
-        ],
-        "budget": None,
-        "error": None,
-    }
+    """The real quickstart report (a golden written by a real run) with its int8 numbers set for the test."""
+    report: dict[str, Any] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    report["status"] = status
+    report["config_digest"] = "cfg-1"
+    report["environment"] |= {"ovq": "0.1.0", "openvino": "2026.4.1", "nncf": "3.4.0", "cpu": cpu, "cpu_count": 2}
+    int8 = next(v for v in report["variants"] if v["name"] == "int8")
+    report["variants"] = [int8]  # one variant: each gate below is about it
+    int8["size_bytes"] = size
+    int8["accuracy"] |= {"metric": "top1", "value": accuracy, "higher_is_better": True}
+    benchmark = int8["benchmark"]
+    benchmark["hint"] = "throughput"
+    benchmark["throughput_fps"] = fps
+    benchmark["latency_ms"]["median"] = latency_ms
+    benchmark["throughput_fps_runs"] = [fps]  # the spread under test is the `spread` field's
+    benchmark["spread"] = spread
+    benchmark["noisy"] = spread is not None and spread > 0.1
+    return report
 
 
 def by_name(results: list[GateResult]) -> dict[str, GateResult]:
@@ -142,24 +136,21 @@ def test_variants_missing_on_either_side_are_skipped_not_failed() -> None:
 
 
 def test_budget_and_perf_gate_failures_come_from_the_report() -> None:
-    report = make_report(status="failed")
-    report["error"] = {
-        "stage": "quantize",
-        "type": "AccuracyBudgetError",
-        "message": "top1 dropped 0.031 > 0.01",
-    }
-    (budget,) = report_gates(report)
+    missed = json.loads(GOLDEN.with_name("budget_missed.json").read_text(encoding="utf-8"))
+    (budget,) = report_gates(missed)
     assert (budget.name, budget.status, budget.exit_code) == ("budget", "failed", 4)
-    assert budget.message == "top1 dropped 0.031 > 0.01"
+    assert budget.message == missed["error"]["message"]
 
+    report = make_report(status="failed")  # the budget was met, then a speed gate failed
     report["error"] = {"stage": "benchmark", "type": "PerformanceGateError", "message": "1.2x < 2x"}
-    (gate,) = report_gates(report)
-    assert (gate.name, gate.exit_code) == ("perf_gate", 5)
+    gates = by_name(report_gates(report))
+    assert gates["budget"].status == "passed"
+    assert (gates["perf_gate"].status, gates["perf_gate"].exit_code) == ("failed", 5)
 
-    met = make_report()
-    met["budget"] = {"met": True}
-    assert [g.status for g in report_gates(met)] == ["passed"]
-    assert report_gates(make_report()) == []
+    assert [g.status for g in report_gates(make_report())] == ["passed"]
+    no_budget = make_report()
+    no_budget["budget"] = None
+    assert report_gates(no_budget) == []
 
 
 def test_pinned_file_with_tolerances_per_variant(tmp_path: Path) -> None:

@@ -18,41 +18,33 @@ from ovq.nightly.runner import find_pipeline_files, most_relevant_exit_code, run
 NIGHT = "2026-11-0{day}T02:00:00+00:00"
 
 
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "reports" / "quickstart.json"
+
+
 def fabricated_report(spec: dict[str, Any], day: int) -> dict[str, Any]:
-    status = "failed" if spec.get("error") else "succeeded"
-    return {
-        "schema_version": 1,
-        "status": status,
+    """The real quickstart report (a golden written by a real run), re-dated and with the spec's numbers."""
+    report: dict[str, Any] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    failed = bool(spec.get("error"))
+    report |= {
+        "status": "failed" if failed else "succeeded",
         "pipeline": spec["name"],
         "config_digest": "cfg-1",
         "started_at": NIGHT.format(day=day),
         "finished_at": NIGHT.format(day=day),
         "duration_s": 10.0,
-        "environment": {
-            "ovq": "0.1.0",
-            "openvino": "2026.4.1",
-            "nncf": "3.4.0",
-            "cpu": "Test CPU",
-            "cpu_count": 2,
-        },
-        "variants": [
-            {
-                "name": "int8",
-                "precision": "int8",
-                "size_bytes": 110_000,
-                "accuracy": {"metric": "top1", "value": spec.get("accuracy", 0.98), "higher_is_better": True},
-                "benchmark": {
-                    "hint": "throughput",
-                    "throughput_fps": spec.get("fps", 4000.0),
-                    "latency_ms": {"median": 1.0},
-                    "spread": 0.02,
-                    "noisy": False,
-                },
-            }
-        ],
-        "budget": None,
         "error": spec.get("error"),
     }
+    report["environment"] |= {"ovq": "0.1.0", "openvino": "2026.4.1", "nncf": "3.4.0", "cpu": "Test CPU"}
+    int8 = next(v for v in report["variants"] if v["name"] == "int8")
+    report["variants"] = [int8]
+    int8["size_bytes"] = 110_000
+    int8["accuracy"]["value"] = spec.get("accuracy", 0.98)
+    benchmark = int8["benchmark"]
+    benchmark |= {"throughput_fps": spec.get("fps", 4000.0), "spread": 0.02, "noisy": False}
+    benchmark["latency_ms"]["median"] = 1.0
+    if failed:
+        report["budget"] = report["deliverable"] = None
+    return report
 
 
 class FakeRunner:
@@ -123,7 +115,8 @@ def test_one_failing_pipeline_does_not_stop_the_others(tmp_path: Path) -> None:
     assert history.count() == 4
     assert {run.status for run in history.list()} == {"succeeded", "failed"}
     root = ET.parse(tmp_path / "junit.xml").getroot()
-    assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("4", "2", "0")
+    # One case per pipeline run, plus the budget gate that alpha and delta (quickstart reports) each passed.
+    assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("6", "2", "0")
     summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert "2 of 4 pipeline(s) failed (exit code 1)" in summary
     assert "RuntimeError: something nobody expected" in summary

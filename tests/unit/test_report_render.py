@@ -159,7 +159,7 @@ def test_budget_missed_has_no_deliverable_and_says_why_numbers_are_empty() -> No
     # A relative drop from FP32's own MSE of zero is infinite: written as null, with the reason.
     assert report["budget"]["variants"]["int8"]["checks"][1]["drop"] is None
     assert report["nulls"]["/budget/variants/int8/checks/1/drop"] == "Infinity"
-    assert "| int8 | missed | mse |" in markdown
+    assert "| int8 | missed | mse | 0.0000 | 0.0000 | Infinity | 0 rel. | Infinity |" in markdown
     assert "`/budget/variants/int8/checks/1/drop` is empty: Infinity" in markdown
     page = render_html(report)
     assert f"budget: {bound:.4g}" in page
@@ -191,7 +191,8 @@ def test_precision_candidates_and_peer_runtimes() -> None:
     peers = [r for r in rows.values() if r.baseline]
     assert {r.name for r in peers} == {"pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"}
     markdown = render_markdown(report)
-    assert "pytorch_eager (PyTorch eager)" in markdown
+    for peer in peers:
+        assert "baseline" in markdown_row(markdown, peer.name)[-1]
     assert "The FP32 model was measured at several inference precisions" in markdown
     assert "Baselines (PyTorch eager, ONNX Runtime) are measured" in markdown
     fps = variant(report, "onnxruntime_int8")["benchmark"]["throughput_fps"]
@@ -262,3 +263,25 @@ def test_write_report_files_without_report_is_a_clear_error(tmp_path: Path) -> N
     (tmp_path / "report.json").write_text("{not json")
     with pytest.raises(InputFileError, match="not valid JSON"):
         write_report_files(tmp_path)
+
+
+def test_ovq_report_renders_and_compares_goldens(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ovq.cli.app import app
+
+    for name in ("quickstart", "accuracy_control"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(golden(name)))
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "quickstart")])
+    assert result.exit_code == 0, result.output
+    assert "Deliverable: **int8**" in (tmp_path / "quickstart" / "report.md").read_text()
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "quickstart"), str(tmp_path / "accuracy_control")])
+    assert result.exit_code == 0, result.output
+    assert "| int8 | throughput (FPS) |" in result.output and "`ptq_int8` only in run B" in result.output
+    broken = golden("quickstart")
+    broken["variants"][0]["size_bytes"] = "166 kB"
+    (tmp_path / "quickstart" / "report.json").write_text(json.dumps(broken))
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "quickstart")])
+    assert result.exit_code == 6
+    assert "variants.0.size_bytes" in " ".join(result.output.split())
