@@ -110,7 +110,8 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     process.wait()
     entries = [p for p in stages.iterdir() if not p.name.startswith(".")]
     assert entries and all((p / "record.json").is_file() for p in entries)  # no torn entry
-    assert not (tmp_path / "killed" / "report.json").exists()  # the killed run got no report at all
+    # The killed run's report is the one written first: it says "running", never "succeeded".
+    assert json.loads((tmp_path / "killed" / "report.json").read_text())["status"] == "running"
 
     resumed = subprocess.run(
         [
@@ -138,3 +139,63 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
         "benchmark": False,
     }
     assert report["status"] == "succeeded"
+
+
+def test_editing_ovq_invalidates_cached_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = StageCache(tmp_path / "cache")
+    run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    # What an edit of any ovq source file does to the key (the digest itself is tested in the unit tests).
+    monkeypatch.setattr("ovq.pipeline.cache.ovq_source_digest", lambda: "edited")
+    edited = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
+    assert not any(cached(edited).values())
+
+
+def test_run_folders_share_no_file_with_the_cache_and_paths_stay_in_their_run(tmp_path: Path) -> None:
+    import openvino as ov
+
+    cache = StageCache(tmp_path / "cache")
+    first = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    fp32_a = Path(first["variants"][0]["model_path"])
+    # A user edits the FP32 IR of run a in place (ov.save_model over it).
+    model = ov.Core().read_model(fp32_a)
+    model.set_rt_info("edited", ["ovq", "note"])
+    ov.save_model(model, fp32_a, compress_to_fp16=False)
+    second = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
+    assert all(cached(second).values())
+    fp32_b = Path(second["variants"][0]["model_path"])
+    assert "edited" not in fp32_b.read_text()
+    assert fp32_b.stat().st_ino != fp32_a.stat().st_ino
+    export_details = second["stages"][0]["details"]
+    assert export_details["model_path"] == str(fp32_b) and str(tmp_path / "b") in export_details["model_path"]
+    for variant in second["variants"]:
+        assert variant["model_path"].startswith(str(tmp_path / "b")), variant["model_path"]
+
+
+def test_a_corrupted_entry_is_dropped_and_recomputed(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "cache")
+    first = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    bins = list((tmp_path / "cache").glob("*/files/model.bin"))
+    assert len(bins) == 2  # the export's and the quantize stage's IR
+    for path in bins:
+        path.write_bytes(path.read_bytes()[:-8] + b"\0" * 8)
+    notes: list[str] = []
+
+    class Notes:
+        def stage_started(self, name: str) -> None: ...
+
+        def stage_finished(self, record: dict[str, Any]) -> None: ...
+
+        def note(self, message: str) -> None:
+            notes.append(message)
+
+        def progress(self, description: str, total: float | None) -> Any:
+            import contextlib
+
+            return contextlib.nullcontext(lambda completed: None)
+
+    second = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache, reporter=Notes())
+    assert cached(second)["export"] is False
+    assert any("corrupted" in note for note in notes)
+    assert [v["accuracy"] for v in second["variants"]] == [v["accuracy"] for v in first["variants"]]
+    third = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "c", cache=cache)
+    assert all(cached(third).values())  # recomputed entries were stored again
