@@ -83,6 +83,7 @@ class Variant:
         "accuracy",
         "benchmark",
         "execution_precision",
+        "execution_compute",
     )
 
     def state(self, run_dir: Path) -> dict[str, Any]:

@@ -110,7 +110,8 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     process.wait()
     entries = [p for p in stages.iterdir() if not p.name.startswith(".")]
     assert entries and all((p / "record.json").is_file() for p in entries)  # no torn entry
-    assert not (tmp_path / "killed" / "report.json").exists()  # the killed run got no report at all
+    # The killed run's report is the one written first: it says "running", never "succeeded".
+    assert json.loads((tmp_path / "killed" / "report.json").read_text())["status"] == "running"
 
     resumed = subprocess.run(
         [
@@ -138,3 +139,62 @@ def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
         "benchmark": False,
     }
     assert report["status"] == "succeeded"
+
+
+def test_editing_ovq_invalidates_cached_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = StageCache(tmp_path / "cache")
+    run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    # What an edit of any ovq source file does to the key (the digest itself is tested in the unit tests).
+    monkeypatch.setattr("ovq.pipeline.cache.ovq_source_digest", lambda: "edited")
+    edited = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
+    assert not any(cached(edited).values())
+
+
+def test_run_folders_share_no_file_with_the_cache_and_paths_stay_in_their_run(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "cache")
+    first = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    fp32_a = Path(first["variants"][0]["model_path"]).with_suffix(".bin")
+    original = fp32_a.read_bytes()
+    # A user edits the FP32 weights of run a in place (same inode: with hard links this reached the cache).
+    with fp32_a.open("r+b") as handle:
+        handle.write(b"\xff" * 64)
+    second = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
+    assert all(cached(second).values())
+    fp32_b = Path(second["variants"][0]["model_path"]).with_suffix(".bin")
+    assert fp32_b.read_bytes() == original
+    assert fp32_b.stat().st_ino != fp32_a.stat().st_ino
+    assert [v["accuracy"] for v in second["variants"]] == [v["accuracy"] for v in first["variants"]]
+    export_details = second["stages"][0]["details"]
+    assert export_details["model_path"] == str(fp32_b.with_suffix(".xml"))
+    for variant in second["variants"]:
+        assert variant["model_path"].startswith(str(tmp_path / "b")), variant["model_path"]
+
+
+def test_a_corrupted_entry_is_dropped_and_recomputed(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "cache")
+    first = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    bins = list((tmp_path / "cache").glob("*/files/model.bin"))
+    assert len(bins) == 2  # the export's and the quantize stage's IR
+    for path in bins:
+        path.write_bytes(path.read_bytes()[:-8] + b"\0" * 8)
+    notes: list[str] = []
+
+    class Notes:
+        def stage_started(self, name: str) -> None: ...
+
+        def stage_finished(self, record: dict[str, Any]) -> None: ...
+
+        def note(self, message: str) -> None:
+            notes.append(message)
+
+        def progress(self, description: str, total: float | None) -> Any:
+            import contextlib
+
+            return contextlib.nullcontext(lambda completed: None)
+
+    second = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache, reporter=Notes())
+    assert cached(second)["export"] is False
+    assert any("corrupted" in note for note in notes)
+    assert [v["accuracy"] for v in second["variants"]] == [v["accuracy"] for v in first["variants"]]
+    third = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "c", cache=cache)
+    assert all(cached(third).values())  # recomputed entries were stored again

@@ -81,3 +81,8 @@ def test_baselines_sit_beside_the_variants(report: dict[str, Any]) -> None:
             bench["throughput_fps"] / variants["fp32"]["benchmark"]["throughput_fps"]
         )
     assert variants["onnxruntime_int8"]["precision"] == "int8"
+    # The peers' ONNX files live in the benchmark stage's own folder (so a cached replay brings them along).
+    run_dir = Path(report["run_dir"])
+    for name in ("onnxruntime_fp32", "onnxruntime_int8"):
+        path = Path(variants[name]["model_path"])
+        assert path.is_file() and path.parent == run_dir / "stages" / "07-benchmark", path
