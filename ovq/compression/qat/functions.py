@@ -83,10 +83,10 @@ def ensure_nncf_extension(notify: MessageHook | None = None) -> float:
         return 0.0
     import nncf.torch
     import torch
-    from nncf.torch.quantization.extensions import QuantizedFunctionsCPULoader
 
-    build_dir = Path(QuantizedFunctionsCPULoader.get_build_dir())
-    name = QuantizedFunctionsCPULoader.name()
+    from ovq.compression._nncf.torch_hooks import cpu_extension_location
+
+    build_dir, name = cpu_extension_location()
     if any(build_dir.glob(f"{name}*.so")) or any(build_dir.glob(f"{name}*.pyd")):
         _extension_ready = True
         return 0.0
