@@ -252,8 +252,14 @@ def _convert_via_onnx(module: torch.nn.Module, example: Any) -> ov.Model:
     args = example if isinstance(example, tuple) else (example,)
     with tempfile.TemporaryDirectory(prefix="ovq-qat-onnx-") as folder:
         onnx_path = Path(folder) / "model.onnx"
-        # dynamo=False: the dynamo exporter is built on torch.export, which fails on NNCF quantizers.
-        torch.onnx.export(module, args, str(onnx_path), dynamo=False)
+        # dynamo=False: the dynamo exporter is built on torch.export, which fails on NNCF quantizers, so the
+        # TorchScript exporter is the only one that exports them; its deprecation notice is known and
+        # silenced for this call only (method="trace", the default, does not depend on it).
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "You are using the legacy TorchScript-based ONNX export", DeprecationWarning
+            )
+            torch.onnx.export(module, args, str(onnx_path), dynamo=False)
         # The ONNX frontend reads an embedded-weights file into memory, so the folder may go.
         return ov.convert_model(str(onnx_path))
 
