@@ -274,7 +274,10 @@ def export_onnx(
     try:
         with atomic_path(path, suffix=".onnx") as temporary, warnings.catch_warnings():
             # The legacy exporter warns that it is legacy; the dynamo one needs onnxscript, absent here.
-            warnings.simplefilter("ignore", DeprecationWarning)
+            # Only that notice is silenced: any other deprecation still reaches the caller.
+            warnings.filterwarnings(
+                "ignore", "You are using the legacy TorchScript-based ONNX export", DeprecationWarning
+            )
             torch.onnx.export(
                 module.eval(),
                 tensors,

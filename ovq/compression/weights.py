@@ -193,10 +193,10 @@ def to_fp16(model: ov.Model) -> ov.Model:
     ``compress_to_fp16=False`` (already compressed; the flag is ignored for it either way). It halves the
     size; execution precision is still chosen by the compile's ``INFERENCE_PRECISION_HINT``.
     """
-    from openvino._offline_transformations import compress_model_transformation
+    from ovq.compression._nncf.openvino_private import compress_weights_to_fp16
 
     compressed = model.clone()
-    compress_model_transformation(compressed)
+    compress_weights_to_fp16(compressed)
     return compressed
 
 

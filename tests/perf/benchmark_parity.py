@@ -5,7 +5,7 @@ For each model and hint, ovq's engine (`ovq.cli.benchmark.run_benchmark`, the co
 with the same IR, hint and duration; the order flips every round so neither tool always runs on a
 "warmer" machine. benchmark_app's numbers come from its JSON statistics report. Printed: throughput and
 median latency of both and the ratio ovq / benchmark_app per round, and the median ratio (goal:
-0.95-1.05).
+0.95-1.05 for throughput and median latency in every case; the script exits 1 when one is outside).
 
 Models (random weights; speed does not depend on them): a ResNet-50-shaped CNN (1x3x224x224) and a
 small BERT-like encoder (4 layers, hidden 256, sequence 128, int64 input_ids + attention_mask), both in
@@ -300,6 +300,15 @@ def main() -> int:
     print(f"total {time.perf_counter() - started:.0f} s; load average at the end {load}, {os.cpu_count()} CPUs")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
+    missed = [
+        f"{case} {key} {numbers[key]:.3f}"
+        for case, numbers in summary.items()
+        for key in ("throughput_ratio", "latency_ratio")
+        if not 0.95 <= numbers[key] <= 1.05
+    ]
+    if missed:
+        print("GOAL MISSED (0.95-1.05): " + "; ".join(missed), file=sys.stderr)
+        return 1
     return 0
 
 

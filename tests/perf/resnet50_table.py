@@ -15,7 +15,8 @@ round measures every variant once in turn, so a drifting machine moves all of th
 round and their median printed with the range over rounds. A report.json with all six variants is written
 and rendered (report.md, report.html) with ovq's renderer.
 
-Goals (issue 6): ovq INT8 >= 1.2x ORT static INT8, and >= 6x PyTorch eager.
+Goals (issue 6): ovq INT8 >= 1.2x ORT static INT8, and >= 6x PyTorch eager (medians of per-round
+ratios). Exits 1 when a goal is missed.
 
     .venv/bin/python tests/perf/resnet50_table.py [--rounds 3] [--seconds 8] [--calibration 64] [--output DIR]
 """
@@ -42,7 +43,7 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per variant per round")
@@ -170,6 +171,7 @@ def main() -> None:
             f"{latency:>11.2f}{ratio(name, 'fp32')[0]:>14.2f}x"
         )
     print()
+    missed: list[str] = []
     for a, b, goal in (
         ("int8", "ort_int8", 1.2),
         ("int8", "pytorch_eager", 6.0),
@@ -179,6 +181,8 @@ def main() -> None:
         ("ort_fp32", "pytorch_eager", None),
     ):
         median_ratio, low, high = ratio(a, b)
+        if goal is not None and median_ratio < goal:
+            missed.append(f"{a} / {b} {median_ratio:.2f}x < {goal}x")
         verdict = "" if goal is None else f"  goal >= {goal}x: {'met' if median_ratio >= goal else 'MISSED'}"
         print(f"{a} / {b}: {median_ratio:.2f}x (rounds {low:.2f}-{high:.2f}){verdict}")
 
@@ -223,7 +227,11 @@ def main() -> None:
     }
     write_report(work, report)  # validated against the report contract, renderings beside it
     print(f"\nreport: {work / 'report.html'}")
+    if missed:
+        print("GOAL MISSED: " + "; ".join(missed), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

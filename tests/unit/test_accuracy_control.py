@@ -165,8 +165,7 @@ def test_plain_ptq_misses_and_accuracy_control_recovers_by_reverting_the_outlier
 
     assert result.met
     baseline, plain = result.references["top1"], result.plain_ptq_value
-    assert plain is not None
-    assert baseline - plain > 0.3, "plain PTQ must lose clearly more than the budget"
+    assert plain is not None and baseline - plain > 0.3, "plain PTQ must lose clearly more than the budget"
     assert result.checks[0].drop <= 0.01
     # The most helpful group first: one revert, of the layer behind the outlier channel.
     assert result.reverted_operations == [FC2]
@@ -297,7 +296,10 @@ def test_fp32_already_outside_the_budget_at_the_deployment_precision_fails_fast(
     result = caught.value.result
     assert "FP32 itself at inference precision bf16" in caught.value.message
     assert "inference_precision f32" in caught.value.hint
-    assert result.steps == [] and result.validation_calls == [] and result.model is not None
+    assert result.steps == [] and result.validation_calls == []
+    # Nothing was quantized: the model handed back is FP32, without a single FakeQuantize.
+    assert result.quantized_operations_before == result.quantized_operations_after == 0
+    assert not [op for op in result.model.get_ordered_ops() if op.get_type_name() == "FakeQuantize"]
     assert result.fp32_at_validation_precision["mse_vs_fp32"] > 1e-9
 
 

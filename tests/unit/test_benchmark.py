@@ -84,7 +84,8 @@ def test_duration_mode_counts_whole_rounds_and_includes_final_wait(compiled: ov.
     assert result.throughput_fps == pytest.approx(result.count / result.duration_s)
     assert result.throughput_fps_runs == [result.throughput_fps]
     assert (result.repeats, result.spread, result.noisy) == (1, 0.0, False)
-    assert result.cpu_utilisation is not None and 0 < result.cpu_utilisation <= 1.2
+    # How busy the cores were is a speed claim (tests/perf/benchmark_cpu_share.py); here only its type.
+    assert isinstance(result.cpu_utilisation, float) and math.isfinite(result.cpu_utilisation)
 
 
 def test_iterations_mode_is_exact_after_rounding_to_requests(compiled: ov.CompiledModel) -> None:
@@ -110,13 +111,13 @@ def test_latency_statistics_are_ordered(compiled: ov.CompiledModel) -> None:
 
 def test_first_inference_and_settings_are_recorded(compiled: ov.CompiledModel) -> None:
     result = benchmark(compiled, iterations=2, compile_ms=12.5)
-    assert result.first_inference_ms is not None and result.first_inference_ms > 0
+    assert isinstance(result.first_inference_ms, float) and result.first_inference_ms > 0
     assert result.compile_ms == 12.5
     assert result.hint == "throughput"
     assert result.num_streams == 2
-    assert result.num_threads is not None and result.num_threads >= 1
+    assert isinstance(result.num_threads, int) and result.num_threads >= 1
     assert result.inference_precision in {"f32", "bf16", "f16"}
-    assert result.cpu_utilisation is not None and result.cpu_utilisation >= 0
+    assert result.to_dict()["cpu_utilisation"] == result.cpu_utilisation
 
 
 def test_progress_is_reported_sparingly_and_ends_at_one(compiled: ov.CompiledModel) -> None:
@@ -264,8 +265,10 @@ def test_measure_resources_sees_memory_and_cpu() -> None:
     del block
     assert total > 0
     assert usage.wall_s > 0 and usage.cpu_s > 0
-    assert usage.cpu_utilisation is not None and 0 < usage.cpu_utilisation <= 1.5
-    assert usage.peak_rss_bytes is not None and usage.rss_start_bytes is not None
+    # The share is the arithmetic of what was measured; whether it is high is for tests/perf.
+    assert usage.cpu_utilisation == pytest.approx(usage.cpu_s / usage.wall_s / usage.cpu_count)
+    assert isinstance(usage.peak_rss_bytes, int) and isinstance(usage.rss_start_bytes, int)
+    assert usage.peak_rss_bytes >= usage.rss_start_bytes > 0
     if usage.peak_covers_block:
         assert usage.peak_rss_bytes >= usage.rss_start_bytes + 60 * 2**20
     assert set(usage.to_dict()) >= {"peak_rss_bytes", "cpu_utilisation", "wall_s", "cpu_s", "cpu_count"}

@@ -147,8 +147,7 @@ def test_a_regression_fails_the_night_and_never_becomes_the_baseline(tmp_path: P
     assert second.exit_code == 10
     (failed,) = second.outcomes[0].failed_gates
     assert failed.name == "throughput_regression"
-    assert second.outcomes[0].baseline_source is not None
-    assert second.outcomes[0].baseline_source.startswith(f"last good run {first.outcomes[0].run_id}")
+    assert str(second.outcomes[0].baseline_source).startswith(f"last good run {first.outcomes[0].run_id}")
     assert history.get(second.outcomes[0].run_id or -1).gate_status == "failed"
     junit = ET.parse(tmp_path / "junit2.xml").getroot()
     assert junit.get("failures") == "1"

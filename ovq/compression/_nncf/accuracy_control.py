@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ovq.compression._nncf import _missing, internal, require
 from ovq.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,8 +53,9 @@ def validate_ignored_scope(
     ``re.match`` patterns, OpenVINO op types), so what passes here is what NNCF will ignore.
     """
     import nncf
-    from nncf.common.factory import build_graph
-    from nncf.scopes import get_matched_ignored_scope_info
+
+    build_graph = internal("nncf.common.factory", "build_graph")
+    get_matched_ignored_scope_info = internal("nncf.scopes", "get_matched_ignored_scope_info")
 
     if not (names or patterns or types):
         return None
@@ -131,14 +133,20 @@ def activation_quantized_operations(model: ov.Model) -> set[str]:
     Weight FakeQuantizes are skipped: after NNCF compresses weights at the end they are int8 constants, so
     the activation quantizers are what tells a quantized operation from a reverted one in any model.
     """
-    from nncf.common.factory import build_graph
-    from nncf.openvino.graph.metatypes.groups import (
-        CONSTANT_OPERATIONS,
-        FAKE_QUANTIZE_OPERATIONS,
-        INPUTS_QUANTIZABLE_OPERATIONS,
-        QUANTIZE_AGNOSTIC_OPERATIONS,
+    build_graph = internal("nncf.common.factory", "build_graph")
+    groups = require(
+        "nncf.openvino.graph.metatypes.groups",
+        "CONSTANT_OPERATIONS",
+        "FAKE_QUANTIZE_OPERATIONS",
+        "INPUTS_QUANTIZABLE_OPERATIONS",
+        "QUANTIZE_AGNOSTIC_OPERATIONS",
     )
-    from nncf.openvino.graph.metatypes.openvino_metatypes import OVConcatMetatype, OVConvertMetatype
+    metatypes = require("nncf.openvino.graph.metatypes.openvino_metatypes", "OVConcatMetatype", "OVConvertMetatype")
+    OVConcatMetatype, OVConvertMetatype = metatypes.OVConcatMetatype, metatypes.OVConvertMetatype
+    CONSTANT_OPERATIONS = groups.CONSTANT_OPERATIONS
+    FAKE_QUANTIZE_OPERATIONS = groups.FAKE_QUANTIZE_OPERATIONS
+    INPUTS_QUANTIZABLE_OPERATIONS = groups.INPUTS_QUANTIZABLE_OPERATIONS
+    QUANTIZE_AGNOSTIC_OPERATIONS = groups.QUANTIZE_AGNOSTIC_OPERATIONS
 
     graph = build_graph(model)
     pass_through = (*QUANTIZE_AGNOSTIC_OPERATIONS, OVConcatMetatype)
@@ -213,17 +221,14 @@ def observing_reverts(recorder: Recorder) -> Iterator[bool]:
     layer gave an MSE of 27,000 to FP32 instead of 0). The float weight that fed the layer's weight
     FakeQuantize in the quantized model is the one that matches the graph, so that one is restored.
 
-    Yields False when this NNCF version has no such names: the reverted set then still comes from the
-    model, and the weight correction is off.
+    Yields True. An NNCF without these names is a DependencyError (``ovq.compression._nncf``), never a
+    run that quietly loses the correction.
     """
-    from nncf.openvino.graph.node_utils import get_weight_value
-    from nncf.quantization.algorithms.accuracy_control import algorithm, ranker
-
     name = "revert_operations_to_floating_point_precision"
-    originals = {module: getattr(module, name, None) for module in (algorithm, ranker)}
-    if any(original is None for original in originals.values()):
-        yield False
-        return
+    get_weight_value = require("nncf.openvino.graph.node_utils", "get_weight_value").get_weight_value
+    algorithm = require("nncf.quantization.algorithms.accuracy_control.algorithm", name)
+    ranker = require("nncf.quantization.algorithms.accuracy_control.ranker", name)
+    originals = {module: getattr(module, name) for module in (algorithm, ranker)}
     corrected: set[str] = set()
 
     def use_quantized_weights(operations: Any, model: Any, weight_ports: Callable[[Any], list[int]]) -> None:
@@ -274,18 +279,19 @@ def most_helpful_first_ranking(enabled: bool) -> Iterator[bool]:
     1.017 / 0.0007 / 1.017 after reverting each of its three groups, and NNCF reverted the 1.017 groups
     first. Reversing the ranked list in output mode restores "most helpful first".
     """
-    from nncf.quantization.algorithms.accuracy_control import algorithm
-
-    base = getattr(algorithm, "Ranker", None)
-    if not enabled or base is None:
+    if not enabled:
         yield False
         return
+    algorithm = require("nncf.quantization.algorithms.accuracy_control.algorithm", "Ranker")
+    base = algorithm.Ranker
 
     class MostHelpfulFirstRanker(base):  # type: ignore[misc, valid-type]
         def rank_groups_of_quantizers(self, *args: Any, **kwargs: Any) -> Any:
             ranked = super().rank_groups_of_quantizers(*args, **kwargs)
             evaluator = getattr(self, "_evaluator", None)
-            if evaluator is not None and evaluator.is_metric_mode():
+            if evaluator is None or not hasattr(evaluator, "is_metric_mode"):
+                raise _missing("the Ranker's _evaluator.is_metric_mode()", None)
+            if evaluator.is_metric_mode():
                 return ranked
             return list(reversed(ranked))
 
@@ -308,9 +314,9 @@ def validation_compiled_with(properties: Mapping[str, Any] | None, device: str =
         yield
         return
     import openvino as ov
-    from nncf.openvino.graph.model_utils import model_has_state
-    from nncf.quantization.algorithms.accuracy_control import openvino_backend
 
+    model_has_state = require("nncf.openvino.graph.model_utils", "model_has_state").model_has_state
+    openvino_backend = require("nncf.quantization.algorithms.accuracy_control.openvino_backend", "OVPreparedModel")
     base = openvino_backend.OVPreparedModel
     config = dict(properties)
 

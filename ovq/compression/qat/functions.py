@@ -83,10 +83,10 @@ def ensure_nncf_extension(notify: MessageHook | None = None) -> float:
         return 0.0
     import nncf.torch
     import torch
-    from nncf.torch.quantization.extensions import QuantizedFunctionsCPULoader
 
-    build_dir = Path(QuantizedFunctionsCPULoader.get_build_dir())
-    name = QuantizedFunctionsCPULoader.name()
+    from ovq.compression._nncf.torch_hooks import cpu_extension_location
+
+    build_dir, name = cpu_extension_location()
     if any(build_dir.glob(f"{name}*.so")) or any(build_dir.glob(f"{name}*.pyd")):
         _extension_ready = True
         return 0.0
@@ -252,8 +252,14 @@ def _convert_via_onnx(module: torch.nn.Module, example: Any) -> ov.Model:
     args = example if isinstance(example, tuple) else (example,)
     with tempfile.TemporaryDirectory(prefix="ovq-qat-onnx-") as folder:
         onnx_path = Path(folder) / "model.onnx"
-        # dynamo=False: the dynamo exporter is built on torch.export, which fails on NNCF quantizers.
-        torch.onnx.export(module, args, str(onnx_path), dynamo=False)
+        # dynamo=False: the dynamo exporter is built on torch.export, which fails on NNCF quantizers, so the
+        # TorchScript exporter is the only one that exports them; its deprecation notice is known and
+        # silenced for this call only (method="trace", the default, does not depend on it).
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "You are using the legacy TorchScript-based ONNX export", DeprecationWarning
+            )
+            torch.onnx.export(module, args, str(onnx_path), dynamo=False)
         # The ONNX frontend reads an embedded-weights file into memory, so the folder may go.
         return ov.convert_model(str(onnx_path))
 

@@ -30,10 +30,11 @@ class QatSequential(nn.Sequential):
     """
 
     def forward(self, input: Any) -> Any:
-        from nncf.torch.function_hook.hook_storage import HookStorage
+        from ovq.compression._nncf.torch_hooks import hook_storage_class
 
+        storage = hook_storage_class()
         for module in self._modules.values():
-            if isinstance(module, HookStorage):
+            if isinstance(module, storage):
                 continue
             input = module(input)
         return input
@@ -54,13 +55,9 @@ def make_hookable(module: nn.Module) -> nn.Module:
 
 def quantizer_count(module: nn.Module) -> int:
     """How many NNCF quantizers the module carries (0 for a module prepare_qat has not seen)."""
-    from nncf.torch.function_hook import is_wrapped
-    from nncf.torch.function_hook.wrapper import get_hook_storage
-    from nncf.torch.quantization.layers import BaseQuantizer
+    from ovq.compression._nncf.torch_hooks import quantizer_count as count
 
-    if not is_wrapped(module):
-        return 0
-    return sum(isinstance(hook, BaseQuantizer) for _, hook in get_hook_storage(module).named_hooks())
+    return count(module)
 
 
 def model_inputs(item: Any) -> Any:
