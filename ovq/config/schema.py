@@ -38,6 +38,7 @@ from ovq.config.stages import (
     StageConfig,
     Strict,
     VariantStage,
+    check_matrix,
 )
 from ovq.config.yaml_loader import load_yaml
 from ovq.errors import ConfigError, InputFileError
@@ -227,7 +228,7 @@ class PipelineConfig(Strict):
         _check_budget(self)
         _check_baselines(self)
         _check_qat(self)
-        _check_matrix(self)
+        check_matrix(self.stages)
         return self
 
 
@@ -369,34 +370,6 @@ def _check_baselines(config: PipelineConfig) -> None:
             raise ValueError(
                 f"stages[{index}] (benchmark).baseline_calibration: {stage.baseline_calibration!r} is not defined"
             )
-
-
-def _check_matrix(config: PipelineConfig) -> None:
-    """A benchmark matrix's shapes must agree with export.input_shapes (the model's rank is checked at run time)."""
-    matrices = [(i, s.matrix) for i, s in enumerate(config.stages) if isinstance(s, BenchmarkStage) and s.matrix]
-    if len(matrices) > 1:
-        raise ValueError(f"stages[{matrices[1][0]}] (benchmark).matrix: only one benchmark stage may have a matrix")
-    export = config.stages[0]
-    if not matrices or not isinstance(export, ExportStage) or export.input_shapes is None:
-        return
-    index, matrix = matrices[0]
-    declared = export.input_shapes
-    for number, entry in enumerate(matrix.input_shapes or []):
-        where = f"stages[{index}] (benchmark).matrix.input_shapes[{number}]"
-        if isinstance(entry, dict) and isinstance(declared, dict):
-            pairs = [(name, shape, declared.get(name)) for name, shape in entry.items()]
-        elif isinstance(entry, list) and isinstance(declared, list):
-            if len(entry) != len(declared):
-                raise ValueError(f"{where}: {len(entry)} shape(s), export.input_shapes gives {len(declared)} input(s)")
-            pairs = [(f"#{i}", shape, declared[i]) for i, shape in enumerate(entry)]
-        else:
-            continue  # names vs order: only the model can tell which input is which
-        for name, shape, model_shape in pairs:
-            if model_shape is not None and len(shape) != len(model_shape):
-                raise ValueError(
-                    f"{where}: input {name} has rank {len(model_shape)} ({model_shape} in export.input_shapes),"
-                    f" got {shape} (rank {len(shape)})"
-                )
 
 
 def _check_budget(config: PipelineConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -336,6 +337,34 @@ class BenchmarkStage(Strict):
         if self.matrix is not None and self.matrix.num_requests is not None and self.api == "sync":
             raise ValueError("matrix.num_requests: the sync api runs one request; use api: async to vary requests")
         return self
+
+
+def check_matrix(stages: Sequence[BaseModel]) -> None:
+    """A benchmark matrix's shapes must agree with export.input_shapes (the model's rank is checked at run time)."""
+    matrices = [(i, s.matrix) for i, s in enumerate(stages) if isinstance(s, BenchmarkStage) and s.matrix]
+    if len(matrices) > 1:
+        raise ValueError(f"stages[{matrices[1][0]}] (benchmark).matrix: only one benchmark stage may have a matrix")
+    export = stages[0]
+    if not matrices or not isinstance(export, ExportStage) or export.input_shapes is None:
+        return
+    index, matrix = matrices[0]
+    declared = export.input_shapes
+    for number, entry in enumerate(matrix.input_shapes or []):
+        where = f"stages[{index}] (benchmark).matrix.input_shapes[{number}]"
+        if isinstance(entry, dict) and isinstance(declared, dict):
+            pairs = [(name, shape, declared.get(name)) for name, shape in entry.items()]
+        elif isinstance(entry, list) and isinstance(declared, list):
+            if len(entry) != len(declared):
+                raise ValueError(f"{where}: {len(entry)} shape(s), export.input_shapes gives {len(declared)} input(s)")
+            pairs = [(f"#{i}", shape, declared[i]) for i, shape in enumerate(entry)]
+        else:
+            continue  # names vs order: only the model can tell which input is which
+        for name, shape, model_shape in pairs:
+            if model_shape is not None and len(shape) != len(model_shape):
+                raise ValueError(
+                    f"{where}: input {name} has rank {len(model_shape)} ({model_shape} in export.input_shapes),"
+                    f" got {shape} (rank {len(shape)})"
+                )
 
 
 # The one list of stage kinds: each kind is the `stage:` literal of its config model below. The CLI's
