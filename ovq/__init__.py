@@ -7,6 +7,7 @@ The public API, each stage a plain function (no files, no globals, no hidden ses
     compile_model(model, hint=..., inference_precision=..., ...) -> CompiledVariant
     evaluate(compiled, items, metric) -> float
     benchmark(compiled, inputs=None, duration_s=..., iterations=...) -> BenchmarkResult
+    benchmark_matrix({name: model}, matrix_cells(hint=[...], batch=[...]), ...) -> MatrixResult
     run_pipeline(path_or_config, output_dir=...) -> report dict
     prepare_qat / train_qat / export_qat / save_qat_checkpoint / load_qat_checkpoint: QAT from training code
 
@@ -33,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "benchmark": "ovq.benchmarking.engine",
     "benchmark_interleaved": "ovq.benchmarking.engine",
     "BenchmarkResult": "ovq.benchmarking.engine",
+    "benchmark_matrix": "ovq.benchmarking.matrix",
+    "matrix_cells": "ovq.benchmarking.matrix",
     "prepare_qat": "ovq.compression.qat.functions",
     "export_qat": "ovq.compression.qat.functions",
     "save_qat_checkpoint": "ovq.compression.qat.functions",
@@ -80,6 +83,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from ovq.benchmarking.accuracy import evaluate
     from ovq.benchmarking.engine import BenchmarkResult, benchmark, benchmark_interleaved
+    from ovq.benchmarking.matrix import benchmark_matrix, matrix_cells
     from ovq.compression.ptq import make_ignored_scope, quantize
     from ovq.compression.qat.functions import export_qat, load_qat_checkpoint, prepare_qat, save_qat_checkpoint
     from ovq.compression.qat.train import QatBudgetError, QatResult, train_qat

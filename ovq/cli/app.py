@@ -154,9 +154,12 @@ def pipeline_run(
     if json_output:
         stdout.print_json(json.dumps(report))
         return
-    from ovq.report.console import render_console_table
+    from ovq.report.console import render_console_matrix, render_console_table
 
     stdout.print(render_console_table(report))
+    matrix = render_console_matrix(report)
+    if matrix is not None:
+        stdout.print(matrix)
     stdout.print(f"report: {report['run_dir']}/report.json  ({time.perf_counter() - started:.1f} s)")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
 
 from ovq.config.schema import (
     AccuracyControlSpec,
+    BenchmarkMatrix,
     BenchmarkStage,
     BudgetSpec,
     CompileStage,
@@ -46,13 +48,20 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("stage: compile", CompileStage),
     ("stage: evaluate", EvaluateStage),
     ("stage: benchmark", BenchmarkStage),
+    ("benchmark.matrix", BenchmarkMatrix),
 ]
+
+
+# Constrained items (`list[Annotated[int, Field(ge=1)]]`) read as `int >= 1`, not as pydantic's FieldInfo repr.
+_BOUNDED = re.compile(r"Annotated\[(\w+), FieldInfo\(annotation=\w+, required=True, metadata=\[Ge\(ge=(\d+)\)\]\)\]")
+_UNION_OF_TWO = re.compile(r"Union\[([^\[\],]+), (Literal\[[^\]]*\])\]")
 
 
 def _type_name(annotation: Any) -> str:
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
     for noise in ("typing.", "ovq.config.stages.", "ovq.config.schema.", "<class '", "'>"):
         text = text.replace(noise, "")
+    text = _UNION_OF_TWO.sub(r"\1 | \2", _BOUNDED.sub(r"\1 >= \2", text))
     return text.replace("NoneType", "None").replace("|", "\\|")
 
 

@@ -22,6 +22,7 @@ from ovq.config.stages import (
     STAGE_KINDS,
     STAGE_MODELS,
     AccuracyControlSpec,
+    BenchmarkMatrix,
     BenchmarkStage,
     CompileStage,
     CompressWeightsStage,
@@ -37,6 +38,7 @@ from ovq.config.stages import (
     StageConfig,
     Strict,
     VariantStage,
+    check_matrix,
 )
 from ovq.config.yaml_loader import load_yaml
 from ovq.errors import ConfigError, InputFileError
@@ -45,6 +47,7 @@ from ovq.errors import ConfigError, InputFileError
 __all__ = [
     "ALL_RUNGS",
     "AccuracyControlSpec",
+    "BenchmarkMatrix",
     "BenchmarkStage",
     "BudgetSpec",
     "CompileStage",
@@ -225,6 +228,7 @@ class PipelineConfig(Strict):
         _check_budget(self)
         _check_baselines(self)
         _check_qat(self)
+        check_matrix(self.stages)
         return self
 
 

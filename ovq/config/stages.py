@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -217,6 +218,91 @@ class EvaluateStage(Strict):
     metrics: list[str] | None = Field(None, description="metric names (from metrics:); default all")
 
 
+Hint = Literal["latency", "throughput", "cumulative_throughput"]
+PositiveInt = Annotated[int, Field(ge=1)]
+# Input shapes by input name or in input order; in a matrix, static sizes only (a cell compiles a static model).
+Shapes = dict[str, list[int]] | list[list[int]]
+
+
+class BenchmarkMatrix(Strict):
+    """Several settings measured in one run: every combination of the listed values (a cell) is compiled for
+    every variant and all are measured interleaved, with paired speed-ups against FP32 in the same cell.
+
+    A dimension left out keeps the compile stage's (hint, streams) or the benchmark stage's (requests)
+    setting, or the model's own input shapes. Throughput is reported in samples/s = batch x inferences/s:
+    tiny models are bound by per-call overhead at batch 1, so the batch is a dimension of its own. Example:
+    `matrix: {hint: [latency, throughput], batch: [1, 16, 64]}` makes 6 cells (pipelines/digits_matrix.yaml).
+    All cells' compiled models are kept in memory at once, which interleaving needs.
+    """
+
+    hint: list[Hint] | None = Field(None, min_length=1, description="performance hints to compare")
+    batch: list[PositiveInt] | None = Field(
+        None,
+        min_length=1,
+        description="batch sizes: the first dimension of every input (scalar inputs excepted) is reshaped to each",
+    )
+    num_streams: list[PositiveInt | Literal["auto"]] | None = Field(
+        None, min_length=1, description="CPU stream counts to compare (default: the compile stage's)"
+    )
+    num_requests: list[PositiveInt] | None = Field(
+        None, min_length=1, description="parallel infer requests (benchmark_app -nireq) to compare (async api)"
+    )
+    input_shapes: list[Shapes] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "input shapes to compare, each like export.input_shapes (by input name or in input order),"
+            " static sizes only; batch, when also given, then sets the first dimension"
+        ),
+    )
+    duration_s: float | None = Field(
+        None, gt=0, description="seconds per cell, variant and repeat (default: the stage's duration_s/iterations)"
+    )
+
+    @model_validator(mode="after")
+    def _cells_are_distinct(self) -> BenchmarkMatrix:
+        dimensions = {name: getattr(self, name) for name in MATRIX_DIMENSIONS}
+        if all(values is None for values in dimensions.values()):
+            raise ValueError(f"give at least one of {', '.join(MATRIX_DIMENSIONS)}")
+        for name, values in dimensions.items():
+            listed: list[object] = list(values or [])
+            repeated = [value for index, value in enumerate(listed) if value in listed[:index]]
+            if repeated:
+                raise ValueError(f"{name}: {repeated[0]!r} is listed twice (each value makes one cell)")
+        shapes = self.input_shapes or []
+        for number, entry in enumerate(shapes):
+            for shape in entry.values() if isinstance(entry, dict) else entry:
+                if any(size < 1 for size in shape):
+                    raise ValueError(
+                        f"input_shapes[{number}]: {shape} has a size < 1; a matrix cell needs static shapes"
+                    )
+        kinds = {type(entry) for entry in shapes}
+        if len(kinds) > 1:
+            raise ValueError("input_shapes: give every entry by input name or every entry in input order, not both")
+        layouts = {
+            tuple(sorted((name, len(shape)) for name, shape in entry.items()))
+            if isinstance(entry, dict)
+            else tuple(len(shape) for shape in entry)
+            for entry in shapes
+        }
+        if len(layouts) > 1:
+            raise ValueError(
+                "input_shapes: every entry must name the same inputs with the same ranks (got "
+                + " vs ".join(str(list(layout)) for layout in layouts)
+                + ")"
+            )
+        return self
+
+    def cell_count(self) -> int:
+        count = 1
+        for name in MATRIX_DIMENSIONS:
+            count *= len(getattr(self, name) or [None])
+        return count
+
+
+MATRIX_DIMENSIONS = ("hint", "batch", "num_streams", "num_requests", "input_shapes")
+
+
 class BenchmarkStage(Strict):
     stage: Literal["benchmark"]
     duration_s: float | None = Field(None, gt=0, description="measure for this long (default 10 s)")
@@ -236,12 +322,49 @@ class BenchmarkStage(Strict):
     baseline_calibration: str | None = Field(
         None, description="calibration dataset for onnxruntime_int8 (default: the first quantize stage's)"
     )
+    matrix: BenchmarkMatrix | None = Field(
+        None,
+        description=(
+            "also measure every variant under several hints, batch sizes, input shapes, streams and requests"
+            " (interleaved; the report's matrix section)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _duration_or_iterations(self) -> BenchmarkStage:
         if self.duration_s is not None and self.iterations is not None:
             raise ValueError("give duration_s or iterations, not both")
+        if self.matrix is not None and self.matrix.num_requests is not None and self.api == "sync":
+            raise ValueError("matrix.num_requests: the sync api runs one request; use api: async to vary requests")
         return self
+
+
+def check_matrix(stages: Sequence[BaseModel]) -> None:
+    """A benchmark matrix's shapes must agree with export.input_shapes (the model's rank is checked at run time)."""
+    matrices = [(i, s.matrix) for i, s in enumerate(stages) if isinstance(s, BenchmarkStage) and s.matrix]
+    if len(matrices) > 1:
+        raise ValueError(f"stages[{matrices[1][0]}] (benchmark).matrix: only one benchmark stage may have a matrix")
+    export = stages[0]
+    if not matrices or not isinstance(export, ExportStage) or export.input_shapes is None:
+        return
+    index, matrix = matrices[0]
+    declared = export.input_shapes
+    for number, entry in enumerate(matrix.input_shapes or []):
+        where = f"stages[{index}] (benchmark).matrix.input_shapes[{number}]"
+        if isinstance(entry, dict) and isinstance(declared, dict):
+            pairs = [(name, shape, declared.get(name)) for name, shape in entry.items()]
+        elif isinstance(entry, list) and isinstance(declared, list):
+            if len(entry) != len(declared):
+                raise ValueError(f"{where}: {len(entry)} shape(s), export.input_shapes gives {len(declared)} input(s)")
+            pairs = [(f"#{i}", shape, declared[i]) for i, shape in enumerate(entry)]
+        else:
+            continue  # names vs order: only the model can tell which input is which
+        for name, shape, model_shape in pairs:
+            if model_shape is not None and len(shape) != len(model_shape):
+                raise ValueError(
+                    f"{where}: input {name} has rank {len(model_shape)} ({model_shape} in export.input_shapes),"
+                    f" got {shape} (rank {len(shape)})"
+                )
 
 
 # The one list of stage kinds: each kind is the `stage:` literal of its config model below. The CLI's

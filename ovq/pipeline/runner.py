@@ -144,6 +144,8 @@ def _run_stages(
             result, record["cached"] = _run_or_reuse(ctx, stage, adapter, reusable)
             record["details"] = result.details
             peers.extend(result.peers)
+            if result.matrix is not None:
+                report["matrix"] = result.matrix
             record["status"] = "succeeded"
         except OvqError as exc:
             record["status"] = "failed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ovq.report.matrix import compact_entry
 from ovq.report.rows import (
     SPEEDUP_NOTE,
     ReportLike,
@@ -78,4 +79,30 @@ def render_console_table(report: ReportLike) -> Table:
     if captions:
         table.caption = "\n".join(captions)
         table.caption_style = "red" if report.status == "failed" else "dim"
+    return table
+
+
+def render_console_matrix(report: ReportLike) -> Table | None:
+    """The benchmark matrix, compact: one row per cell, one column per variant (samples/s and speed-up)."""
+    from rich.table import Table
+
+    matrix = parse_report(report).matrix
+    if matrix is None or not matrix.entries:
+        return None
+    variants = matrix.variants()
+    table = Table(title="benchmark matrix: samples/s, speed-up²", title_justify="left", header_style="bold")
+    table.add_column("cell")
+    for variant in variants:
+        table.add_column(variant, justify="right")
+    for cell in matrix.cells:
+        entries = [matrix.entry(variant, cell.index) for variant in variants]
+        table.add_row(
+            cell.label,
+            *(compact_entry(e, reference=v == matrix.reference) for v, e in zip(variants, entries, strict=True)),
+        )
+    # Compact: the full notes are in report.md and report.html.
+    table.caption = (
+        f"² paired speed-up vs {matrix.reference} in the same cell · ~ noisy · samples/s = batch × inferences/s"
+    )
+    table.caption_style = "dim"
     return table

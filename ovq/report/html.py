@@ -6,6 +6,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from ovq.report.matrix import HEADERS as MATRIX_HEADERS
+from ovq.report.matrix import best_entries, cell_order, matrix_notes, matrix_rows
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
@@ -262,6 +264,28 @@ def plots_html(report: Report, rows: Sequence[VariantRow]) -> str:
     return '<h2>Plots</h2>\n<div class="plots">' + "".join(figures) + "</div>"
 
 
+def matrix_html(report: Report) -> str:
+    """The benchmark matrix: a plot of samples/s, the table of every variant in every cell, the notes."""
+    from ovq.report.plots import matrix_plot_svg
+
+    matrix = report.matrix
+    if matrix is None or not matrix.entries:
+        return ""
+    parts = ["<h2>Benchmark matrix</h2>"]
+    svg = matrix_plot_svg(matrix)
+    if svg is not None:
+        caption = "Samples per second (batch × inferences/s) of every variant in every cell; higher is faster."
+        if any(e.noisy for e in matrix.entries) and len({e.batch for e in matrix.entries}) == 1:
+            caption += " Hatched bars are noisy."
+        parts.append(f'<div class="plots"><figure>{svg}<figcaption>{esc(caption)}</figcaption></figure></div>')
+    classes = ["deliverable" if e.variant == report.deliverable else "" for e in sorted(matrix.entries, key=cell_order)]
+    cells = [[esc(c) for c in row] for row in matrix_rows(matrix)]
+    parts.append(html_table([esc(h) for h in MATRIX_HEADERS], cells, classes, align="lll"))
+    notes = [*matrix_notes(matrix), *best_entries(matrix)]
+    parts.append('<ul class="notes">' + "".join(f"<li>{_inline_code(n)}</li>" for n in notes) + "</ul>")
+    return "\n".join(parts)
+
+
 def budget_html(report: Report) -> str:
     """The accuracy budget: its limits, the verdict, and every variant's check."""
     budget = report.budget
@@ -337,7 +361,7 @@ def render_html(report: ReportLike) -> str:
             )
     else:
         sections.append('<p class="facts">No variants were produced.</p>')
-    sections += [budget_html(report), stages_html(report), environment_html(report)]
+    sections += [matrix_html(report), budget_html(report), stages_html(report), environment_html(report)]
     schema = esc(report.schema_version)
     sections.append(f"<footer>Rendered from report.json (schema_version {schema}) by ovq.</footer>")
     title = f"ovq report: {report.pipeline} ({report.status})"

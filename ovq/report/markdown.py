@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ovq.report.matrix import HEADERS as MATRIX_HEADERS
+from ovq.report.matrix import best_entries, matrix_notes, matrix_rows
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
@@ -148,8 +150,18 @@ def budget_lines(report: Report) -> list[str]:
     return lines
 
 
+def matrix_lines(report: Report) -> list[str]:
+    """The benchmark matrix: every variant in every cell (the plot is in report.html)."""
+    matrix = report.matrix
+    if matrix is None or not matrix.entries:
+        return []
+    lines = ["## Benchmark matrix", "", table(MATRIX_HEADERS, matrix_rows(matrix), align="lll" + "r" * 7 + "l"), ""]
+    lines += [f"- {note}" for note in [*matrix_notes(matrix), *best_entries(matrix)]]
+    return [*lines, "- The plot of this matrix is in report.html.", ""]
+
+
 def render_markdown(report: ReportLike) -> str:
-    """The whole report as Markdown: header, variants, settings, budget, stages, environment."""
+    """The whole report as Markdown: header, variants, settings, matrix, budget, stages, environment."""
     report = parse_report(report)
     rows = variant_rows(report)
     lines = header_lines(report)
@@ -173,6 +185,7 @@ def render_markdown(report: ReportLike) -> str:
             lines += ["### Benchmark settings", "", settings_table(rows), ""]
     else:
         lines += ["No variants were produced.", ""]
+    lines += matrix_lines(report)
     lines += budget_lines(report)
     stages = stage_items(report)
     if stages:

@@ -1,13 +1,14 @@
 """The report's plots as inline SVG strings (matplotlib, imported lazily, no pyplot and no display).
 
-Two plots, both drawn from the per-variant rows of ovq.report.rows:
+Three plots; the first two drawn from the per-variant rows of ovq.report.rows:
 
 - latency distribution: the cumulative distribution of per-inference latency for every benchmarked variant,
   from its ``latency_percentiles_ms`` (101 values, percentile 0..100);
 - accuracy vs throughput: the trade-off a user is choosing along, with the deliverable marked and the
   budget's acceptable-accuracy line when the report has one. Variants without accuracy (e.g. baselines)
   appear as labelled vertical lines at their throughput; with no accuracy at all it falls back to a
-  throughput bar chart.
+  throughput bar chart;
+- the benchmark matrix: samples/s (and latency) against batch size per variant, or grouped bars per cell.
 
 The SVG is cleaned for inlining into HTML: no XML prolog, DOCTYPE, metadata or namespace URLs, so the page
 holds no external references at all.
@@ -20,7 +21,9 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ovq.report.matrix import variant_series
 from ovq.report.rows import VariantRow, fmt_ms
+from ovq.report.schema import Matrix, MatrixCellReport, MatrixEntryReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -214,3 +217,77 @@ def _throughput_bars_svg(rows: Sequence[VariantRow], colors: dict[str, Any]) -> 
     ax.set_xlabel("throughput (inferences per second)")
     ax.set_title("Throughput (no accuracy measured)", loc="left", fontsize=11)
     return figure_to_svg(figure, "throughput")
+
+
+def matrix_plot_svg(matrix: Matrix) -> str | None:
+    """Samples/s of every variant in every cell: against batch size when batch varies, else grouped bars."""
+    series = variant_series(matrix)
+    cells = {cell.index: cell for cell in matrix.cells}
+    batches = {entry.batch for entry in matrix.entries}
+    if not matrix.entries or any(entry.samples_per_s is None for entry in matrix.entries):
+        return None
+    colors = {variant: PALETTE[index % len(PALETTE)] for index, variant in enumerate(series)}
+    if len(batches) > 1:
+        return _matrix_batch_lines(matrix, series, cells, colors)
+    figure = _figure(5.8, 1.4 + 0.45 * len(matrix.cells) * max(1, len(series)) ** 0.5)
+    ax = figure.subplots()
+    _style(ax)
+    ax.grid(False, axis="y")
+    height = 0.8 / len(series)
+    for offset, (variant, entries) in enumerate(series.items()):
+        positions = [entry.cell + offset * height for entry in entries]
+        bars = ax.barh(positions, [float(e.samples_per_s or 0.0) for e in entries], height=height * 0.9,
+                       color=colors[variant], label=variant)  # fmt: skip
+        for bar, entry in zip(bars, entries, strict=True):
+            if entry.noisy:
+                bar.set_hatch("//")
+    centres = [index + (len(series) - 1) * height / 2 for index in cells]
+    ax.set_yticks(centres, [cells[index].label for index in cells], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("samples per second (batch × inferences/s)")
+    ax.set_title("Benchmark matrix", loc="left", fontsize=11)
+    figure.legend(loc="outside lower center", ncols=min(4, len(series)), fontsize=8, frameon=False)
+    return figure_to_svg(figure, "matrix")
+
+
+def _matrix_batch_lines(
+    matrix: Matrix,
+    series: dict[str, Sequence[MatrixEntryReport]],
+    cells: dict[int, MatrixCellReport],
+    colors: dict[str, str],
+) -> str:
+    figure = _figure(8.6, 3.8)
+    throughput_ax, latency_ax = figure.subplots(1, 2)
+    groups = list(dict.fromkeys(_settings_without_batch(cells[e.cell]) for e in matrix.entries))
+    styles = ["-", "--", ":", "-."]
+    for ax in (throughput_ax, latency_ax):
+        _style(ax)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+    for variant, entries in series.items():
+        for number, group in enumerate(groups):
+            line = sorted(
+                (e for e in entries if _settings_without_batch(cells[e.cell]) == group), key=lambda e: e.batch
+            )
+            if not line:
+                continue
+            batches = [e.batch for e in line]
+            label = variant if len(groups) == 1 else f"{variant} · {group}"
+            style = {"color": colors[variant], "linestyle": styles[number % len(styles)], "marker": "o"}
+            throughput_ax.plot(batches, [float(e.samples_per_s or 0.0) for e in line], label=label, **style)
+            latency_ax.plot(batches, [float(e.latency_ms.median or 0.0) for e in line], **style)
+    throughput_ax.set_ylabel("samples per second")
+    throughput_ax.set_title("Throughput vs batch", loc="left", fontsize=11)
+    latency_ax.set_ylabel("median latency per call (ms)")
+    latency_ax.set_title("Latency vs batch", loc="left", fontsize=11)
+    batches = sorted({e.batch for e in matrix.entries})
+    for ax in (throughput_ax, latency_ax):
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.set_ylim(bottom=0)
+    figure.legend(loc="outside lower center", ncols=min(3, len(series) * len(groups)), fontsize=8, frameon=False)
+    return figure_to_svg(figure, "matrix")
+
+
+def _settings_without_batch(cell: MatrixCellReport) -> str:
+    """A cell's label without its batch: the cells one line of the batch plot joins."""
+    return " · ".join(part for part in cell.label.split(" · ") if not part.startswith("batch "))

@@ -202,6 +202,69 @@ class Budget(ReportModel):
         return reference - allowed if higher_is_better else reference + allowed
 
 
+class MatrixCellReport(ReportModel):
+    """One combination of benchmark settings, as requested (null: the deployment's or the model's own)."""
+
+    index: int
+    label: str = Field(description="short human name, e.g. `throughput · batch 8`")
+    hint: str | None = None
+    batch: int | None = Field(None, description="first dimension of every input (null: the model's own)")
+    num_streams: int | str | None = None
+    num_requests: int | None = Field(None, description="parallel infer requests (null: the plugin's optimum)")
+    input_shapes: dict[str, list[int]] | list[list[int]] | None = None
+
+
+class MatrixEntryReport(ReportModel):
+    """One variant measured in one cell, with the settings the plugin resolved."""
+
+    variant: str
+    cell: int = Field(description="index into matrix.cells")
+    hint: str | None = None
+    batch: int = Field(description="first dimension of the inputs as compiled")
+    input_shapes: list[list[int]] = Field(default_factory=list, description="every input's shape as compiled")
+    num_streams: int | None = None
+    num_requests: int | None = None
+    num_threads: int | None = None
+    inference_precision: str | None = None
+    inputs: str | None = Field(None, description="random, or dataset (its items joined into batches)")
+    count: int | None = Field(None, description="inferences over all repeats")
+    samples: int | None = Field(None, description="batch x count")
+    duration_s: float | None = Field(None, description="measured seconds over all repeats")
+    repeats: int | None = None
+    inferences_per_s: float | None = Field(None, description="median over repeats of inference calls per second")
+    samples_per_s: float | None = Field(None, description="batch x inferences_per_s")
+    samples_per_s_runs: list[float] = Field(default_factory=list, description="samples/s of each repeat")
+    latency_ms: LatencyMs = Field(default_factory=LatencyMs, description="per inference call (a whole batch)")
+    spread: float | None = Field(None, description="(max - min) / median of the repeats' throughput")
+    noisy: bool = False
+    speedup_vs_reference: float | None = Field(
+        None, description="median of paired throughput ratios against the reference in the same cell"
+    )
+    latency_speedup_vs_reference: float | None = Field(
+        None, description="median of paired ratios of median latency (reference / variant), same cell"
+    )
+    compile_ms: float | None = None
+
+
+class Matrix(ReportModel):
+    """The benchmark matrix: every variant under every combination of the listed settings, interleaved."""
+
+    reference: str = Field(description="the variant speed-ups are measured against")
+    dimensions: dict[str, Any] = Field(default_factory=dict, description="the matrix as configured")
+    duration_s: float | None = Field(None, description="seconds per cell, variant and repeat")
+    iterations: int | None = None
+    repeats: int | None = None
+    api: str | None = None
+    cells: list[MatrixCellReport] = Field(default_factory=list)
+    entries: list[MatrixEntryReport] = Field(default_factory=list, description="one per variant and cell")
+
+    def entry(self, variant: str, cell: int) -> MatrixEntryReport | None:
+        return next((e for e in self.entries if e.variant == variant and e.cell == cell), None)
+
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(entry.variant for entry in self.entries))
+
+
 class ReportError(ReportModel):
     stage: str | None = Field(None, description="the stage that failed (null: outside a stage)")
     type: str = Field(description="the error class, e.g. AccuracyBudgetError")
@@ -227,6 +290,7 @@ class Report(ReportModel):
     variants: list[VariantReport] = Field(default_factory=list, description="ovq's variants, then peers")
     budget: Budget | None = Field(None, description="the accuracy budget's verdict; null without a budget")
     deliverable: str | None = Field(None, description="the variant that met the budget; null if none or no budget")
+    matrix: Matrix | None = Field(None, description="the benchmark matrix; null when none was configured")
     error: ReportError | None = Field(None, description="why the run failed; null when it did not")
     warnings: list[str] = Field(
         default_factory=list,
@@ -339,6 +403,9 @@ _SECTIONS: tuple[tuple[str, type[ReportModel]], ...] = (
     ("budget.metrics.NAME", BudgetLimit),
     ("budget.variants.NAME", BudgetVerdict),
     ("budget.variants.NAME.checks[]", BudgetCheck),
+    ("matrix", Matrix),
+    ("matrix.cells[]", MatrixCellReport),
+    ("matrix.entries[]", MatrixEntryReport),
     ("error", ReportError),
 )
 _SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean"}

@@ -31,6 +31,8 @@ class StageResult:
     budget_met: bool | None = None
     # Competitors measured beside the variants (PyTorch eager, ONNX Runtime), in the report's variant shape.
     peers: list[dict[str, Any]] = field(default_factory=list)
+    # The benchmark matrix (report.json's `matrix` section) when the stage measured one.
+    matrix: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +44,7 @@ class StageResult:
             variants_added=list(record.get("variants_added") or []),
             budget_met=record.get("budget_met"),
             peers=list(record.get("peers") or []),
+            matrix=record.get("matrix"),
         )
 
 

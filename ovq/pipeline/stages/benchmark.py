@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,69 @@ class Benchmark(StageAdapter[BenchmarkStage]):
             }
             details[name] = {"throughput_fps": result.throughput_fps, "speedup_vs_reference": speedups[name]}
         peers = _measure_peers(ctx, config, duration, results[ctx.reference.name]) if config.baselines else []
-        return StageResult(details=details, peers=peers)
+        matrix = _measure_matrix(ctx, config, duration) if config.matrix is not None else None
+        return StageResult(details=details, peers=peers, matrix=matrix)
+
+
+def _measure_matrix(ctx: RunContext, stage: BenchmarkStage, duration: float | None) -> dict[str, Any]:
+    """Every variant in every cell of the matrix (reshaped, compiled with the cell's settings), interleaved."""
+    from ovq.benchmarking.matrix import benchmark_matrix, check_cells, matrix_cells
+    from ovq.pipeline.stages.compile import compile_options
+    from ovq.runtime.convert import read_model_file
+
+    matrix = stage.matrix
+    assert matrix is not None and ctx.deployment is not None  # the config guarantees a compile stage first
+    deployment = ctx.deployment
+    cells = matrix_cells(
+        # A dimension left out keeps the deployment's (compile stage's) or this stage's setting.
+        hint=matrix.hint or [deployment.hint],
+        batch=matrix.batch,
+        num_streams=matrix.num_streams or [deployment.num_streams],
+        num_requests=matrix.num_requests or [stage.num_requests],
+        input_shapes=list(matrix.input_shapes) if matrix.input_shapes else None,
+    )
+    where = f"stages[{ctx.stage_index}] (benchmark).matrix"
+    models = {name: read_model_file(variant.model_path) for name, variant in ctx.variants.items()}
+    check_cells(models[ctx.reference.name], cells, where=where)  # a config error before anything is compiled
+    options = {name: compile_options(variant, deployment) for name, variant in ctx.variants.items()}
+    dataset = [item[0] for item in ctx.dataset(stage.dataset)] if stage.dataset else None
+    # matrix.duration_s replaces the stage's duration or iteration count; else the stage's limit applies.
+    iterations = None if matrix.duration_s else stage.iterations
+    seconds = matrix.duration_s or (None if iterations else duration)
+    what = f"{iterations} iterations" if iterations else f"{seconds:g} s"
+    description = f"benchmark matrix: {len(cells)} cell(s) × {len(models)} variant(s), {what} each × {stage.repeats}"
+    with ctx.reporter.progress(description, 1.0) as update:
+        result = benchmark_matrix(
+            models,
+            cells,
+            reference=ctx.reference.name,
+            compile_options=options,
+            dataset=dataset,
+            repeats=stage.repeats,
+            duration_s=seconds,
+            iterations=iterations,
+            warmup_iterations=stage.warmup_iterations,
+            api=stage.api,
+            noisy_threshold=stage.noisy_threshold,
+            progress=update,
+            where=where,
+        )
+    return {
+        "reference": result.reference,
+        "dimensions": {
+            name: value
+            for name, value in matrix.model_dump(mode="json", exclude={"duration_s"}).items()
+            if value is not None
+        },
+        "duration_s": seconds,
+        "iterations": iterations,
+        "repeats": stage.repeats,
+        "api": stage.api,
+        "cells": [
+            {"index": index, "label": cell.label(), **dataclasses.asdict(cell)} for index, cell in enumerate(cells)
+        ],
+        "entries": [entry.to_dict() for entry in result.entries],
+    }
 
 
 def _measure_peers(

@@ -23,6 +23,11 @@ def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
     A variant may override the inference precision (the bf16/default precision variants) or add plugin
     properties (dynamic quantization for weight-compressed variants).
     """
+    return compile_model(variant.model_path, **compile_options(variant, stage))
+
+
+def compile_options(variant: Variant, stage: CompileStage) -> dict[str, Any]:
+    """compile_model's keyword arguments for a variant deployed with `stage` (see compile_variant)."""
     overrides = variant.compile_overrides
     if "inference_precision" in overrides:
         precision = overrides["inference_precision"]  # None: the plugin's default
@@ -30,16 +35,15 @@ def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
         precision = REFERENCE_PRECISION
     else:
         precision = stage.inference_precision
-    return compile_model(
-        variant.model_path,
-        hint=stage.hint,
-        num_requests=stage.num_requests,
-        num_streams=stage.num_streams,
-        num_threads=stage.num_threads,
-        inference_precision=precision,
-        cache_dir=stage.cache_dir,
-        extra=overrides.get("properties"),
-    )
+    return {
+        "hint": stage.hint,
+        "num_requests": stage.num_requests,
+        "num_streams": stage.num_streams,
+        "num_threads": stage.num_threads,
+        "inference_precision": precision,
+        "cache_dir": stage.cache_dir,
+        "extra": overrides.get("properties"),
+    }
 
 
 class Compile(StageAdapter[CompileStage]):
