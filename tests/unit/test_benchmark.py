@@ -117,7 +117,8 @@ def test_first_inference_and_settings_are_recorded(compiled: ov.CompiledModel) -
     assert result.num_streams == 2
     assert isinstance(result.num_threads, int) and result.num_threads >= 1
     assert result.inference_precision in {"f32", "bf16", "f16"}
-    assert result.to_dict()["cpu_utilisation"] == result.cpu_utilisation
+    # Measured (a finite share); how high it is, is a speed claim for tests/perf/benchmark_cpu_share.py.
+    assert isinstance(result.cpu_utilisation, float) and math.isfinite(result.cpu_utilisation)
 
 
 def test_progress_is_reported_sparingly_and_ends_at_one(compiled: ov.CompiledModel) -> None:
