@@ -50,6 +50,10 @@ def enforce_budget(ctx: RunContext) -> dict[str, Any]:
         "met": deliverable is not None,
         "variants": verdicts,
         "deliverable": deliverable.name if deliverable else None,
+        # The plugin's default precision is a candidate like any other; these name it and, when the deliverable
+        # is slower than some variant, say that the budget (or the select rule) is why.
+        "default_variant": next((v.name for v in candidates if v.role == "default_precision"), None),
+        "faster_over_budget": _faster_over_budget(deliverable, candidates, verdicts),
     }
     if deliverable is None:
         misses = [
@@ -78,3 +82,15 @@ def _select(passing: list[Variant], rule: str) -> Variant | None:
     if measured:
         return max(measured, key=lambda v: float(v.benchmark["throughput_fps"]))  # type: ignore[index]
     return min(passing, key=lambda v: v.size_bytes)
+
+
+def _faster_over_budget(deliverable: Variant | None, candidates: list[Variant], verdicts: dict[str, Any]) -> list[str]:
+    """Variants measured faster than the deliverable that the budget rejected (why a faster one was not chosen)."""
+    if deliverable is None or not deliverable.benchmark:
+        return []
+    speed = float(deliverable.benchmark["throughput_fps"])
+    return [
+        v.name
+        for v in candidates
+        if v.benchmark and float(v.benchmark["throughput_fps"]) > speed and not verdicts[v.name]["met"]
+    ]

@@ -120,3 +120,14 @@ def execution_precision_summary(compiled_model: ov.CompiledModel) -> ExecutionPr
         compute_precision=compute.most_common(1)[0][0] if total_compute else None,
         by_type={layer_type: dict(counter.most_common()) for layer_type, counter in sorted(by_type.items())},
     )
+
+
+def default_inference_precision(device: str = "CPU") -> str:
+    """The precision the plugin runs an FP32 model in when none is asked for ("bf16" on AMX CPUs, "f32", ...).
+
+    Asked of the plugin itself, not guessed from CPU flags: that is what a user compiling without hints gets.
+    """
+    import openvino as ov
+
+    value = ov.Core().get_property(device, "INFERENCE_PRECISION_HINT")
+    return str(value.get_type_name()) if hasattr(value, "get_type_name") else str(value)

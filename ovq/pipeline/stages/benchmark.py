@@ -11,7 +11,7 @@ from ovq.benchmarking.inputs import random_inputs
 if TYPE_CHECKING:
     from ovq.benchmarking.engine import Inputs
     from ovq.config.schema import BenchmarkStage
-    from ovq.pipeline.context import RunContext
+    from ovq.pipeline.context import RunContext, Variant
 
 
 # Long enough for stable medians on a small model, short enough for an interactive pipeline.
@@ -45,6 +45,8 @@ def run_stage(ctx: RunContext, stage: BenchmarkStage, index: int, label: str) ->
             progress=update,
         )
     speedups = speedup_table(results, baseline=ctx.reference.name)
+    default = next((v for v in variants.values() if v.role == "default_precision" and v.name in results), None)
+    vs_default = speedup_table(results, baseline=default.name) if default is not None else {}
     details: dict[str, Any] = {}
     for name, result in results.items():
         variant = variants[name]
@@ -54,6 +56,9 @@ def run_stage(ctx: RunContext, stage: BenchmarkStage, index: int, label: str) ->
             "api": result.api,
             "cpu_utilisation": result.cpu_utilisation,
         }
+        if default is not None:
+            variant.benchmark["speedup_vs_default"] = vs_default[name]
+            variant.benchmark["default_variant"] = default.name
         summary = execution_precision_summary(compiled[name])
         variant.execution_precision = summary.layers
         variant.execution_compute = {
@@ -62,10 +67,78 @@ def run_stage(ctx: RunContext, stage: BenchmarkStage, index: int, label: str) ->
             "precision": summary.compute_precision,
         }
         details[name] = {"throughput_fps": result.throughput_fps, "speedup_vs_reference": speedups[name]}
+        if default is not None:
+            details[name]["speedup_vs_default"] = vs_default[name]
+    if stage.profile:
+        details["profile_s"] = _profile_variants(ctx, stage, default)
+    _warn(ctx, default)
     if stage.baselines:
         # The report's variants list gets these from the stage details (so a cached stage replays them).
         details["baselines"] = _measure_baselines(ctx, stage, duration, results[ctx.reference.name])
     return details
+
+
+def _profile_variants(ctx: RunContext, stage: BenchmarkStage, default: Variant | None) -> float:
+    """Per-layer profile of every variant, each on its own PERF_COUNT compiled model, after the timed runs.
+
+    Returns the seconds it took (compiles included), so the report shows what profiling cost.
+    """
+    import time
+
+    import openvino as ov
+
+    from ovq.pipeline.stages.compile import compile_variant
+    from ovq.runtime.profile import collect_profile, quantized_operations, summarize_profile
+
+    started = time.perf_counter()
+    assert ctx.compile_stage is not None
+    feed = ctx.dataset(stage.dataset)[0][0] if stage.dataset is not None else None
+    ordered = sorted(ctx.variants.values(), key=lambda v: v is not default)  # the default first: others compare
+    raw: dict[str, Any] = {}
+    with ctx.reporter.progress(f"profiling {len(ordered)} variant(s) (per-layer counters)", None):
+        for variant in ordered:
+            layer_started = time.perf_counter()
+            compiled = compile_variant(variant, ctx.compile_stage, profiling=True).compiled
+            inputs = _as_feed(compiled, feed)
+            profile = collect_profile(compiled, inputs, iterations=stage.profile_iterations)
+            profile.wall_s = time.perf_counter() - layer_started
+            raw[variant.name] = profile
+            quantized = quantized_operations(ov.Core().read_model(variant.model_path))
+            baseline = raw.get(default.name) if default is not None and variant is not default else None
+            variant.profile = summarize_profile(profile, quantized=quantized, default=baseline)
+    return round(time.perf_counter() - started, 3)
+
+
+def _as_feed(compiled: Any, feed: Any) -> Any:
+    """The first dataset item as one request's inputs (checked and cast), or random inputs without a dataset."""
+    from ovq.benchmarking.inputs import prepare_inputs
+
+    return prepare_inputs(compiled, feed)[0]
+
+
+def _warn(ctx: RunContext, default: Variant | None) -> None:
+    """Warnings for every variant that is neither the reference nor the default precision (same text everywhere)."""
+    from ovq.benchmarking.verdict import variant_warnings
+    from ovq.runtime.profile import likely_reasons
+
+    reference = ctx.reference
+    reference_size = reference.size_bytes
+    default_info = (
+        (default.name, default.benchmark, (default.compile_info or {}).get("inference_precision"))
+        if default is not None
+        else None
+    )
+    for variant in ctx.variants.values():
+        if variant is reference or variant.role == "default_precision":
+            continue
+        variant.warnings = variant_warnings(
+            variant.name,
+            benchmark=variant.benchmark,
+            size_bytes=variant.size_bytes,
+            reference=(reference.name, reference.benchmark, reference_size),
+            default=default_info,
+            reasons=likely_reasons(variant.profile) if variant.profile else (),
+        )
 
 
 def _measure_baselines(

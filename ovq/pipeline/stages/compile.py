@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ovq.benchmarking.verdict import size_warning
 from ovq.runtime.compile import CompiledVariant, compile_config, compile_model
 
 if TYPE_CHECKING:
@@ -31,11 +32,12 @@ def deployment_config(ctx: RunContext) -> dict[str, Any]:
     )
 
 
-def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
+def compile_variant(variant: Variant, stage: CompileStage, *, profiling: bool = False) -> CompiledVariant:
     """Compile one pipeline variant with the stage's settings; the FP32 reference always as true f32.
 
     A variant may override the inference precision (the bf16/default precision variants) or add plugin
-    properties (dynamic quantization for weight-compressed variants).
+    properties (dynamic quantization for weight-compressed variants). profiling: a compiled model of its
+    own with per-layer performance counters on (never the one that is timed).
     """
     overrides = variant.compile_overrides
     if "inference_precision" in overrides:
@@ -52,16 +54,70 @@ def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
         num_threads=stage.num_threads,
         inference_precision=precision,
         cache_dir=stage.cache_dir,
-        extra=overrides.get("properties"),
+        extra={**(overrides.get("properties") or {}), **({"PERF_COUNT": True} if profiling else {})},
     )
+
+
+#: Name of the variant the compile stage adds: the FP32 IR at the plugin's default inference precision.
+DEFAULT_CANDIDATE = "fp32-default"
+
+
+def is_default_precision(variant: Variant, reference: Variant, plugin_default: str) -> bool:
+    """A variant that runs the uncompressed model at the plugin's default precision (declared or added)."""
+    overrides = variant.compile_overrides
+    return (
+        variant is not reference
+        and "inference_precision" in overrides
+        and overrides["inference_precision"] in (None, plugin_default)
+    )
+
+
+def add_default_candidate(ctx: RunContext, stage: CompileStage) -> dict[str, Any]:
+    """Make the FP32 model at the plugin's default precision a candidate (unless declared or opted out).
+
+    On CPUs with bf16 the default is 3.5-5x faster than true f32; a compressed variant is only worth
+    shipping if it beats that. Returns what was decided, for the stage's details.
+    """
+    from ovq.pipeline.context import Variant
+    from ovq.runtime.execution_precision import default_inference_precision
+
+    plugin_default = default_inference_precision()
+    reference = ctx.reference
+    declared = [v for v in ctx.variants.values() if is_default_precision(v, reference, plugin_default)]
+    for variant in declared:
+        variant.role = "default_precision"
+    decision: dict[str, Any] = {"plugin_default": plugin_default, "variant": None, "added": False}
+    if declared:
+        return decision | {"variant": declared[0].name, "reason": "declared by the pipeline"}
+    if plugin_default == "f32":
+        return decision | {"variant": reference.name, "reason": "the plugin's default is f32: the reference"}
+    if not stage.default_candidate:
+        return decision | {"reason": "default_candidate: false"}
+    name = DEFAULT_CANDIDATE
+    while name in ctx.variants:
+        name += "_"
+    ctx.variants[name] = Variant(
+        name=name,
+        precision=reference.precision,
+        source=reference.name,
+        model_path=reference.model_path,  # the same IR; only the inference precision differs
+        compile_overrides={"inference_precision": None},
+        role="default_precision",
+    )
+    return decision | {"variant": name, "added": True, "reason": f"the plugin's default precision is {plugin_default}"}
 
 
 def run_stage(ctx: RunContext, stage: CompileStage, index: int, label: str) -> dict[str, Any]:
     from ovq.benchmarking.inputs import random_inputs
     from ovq.runtime.resources import measure_resources
 
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = {"default_candidate": add_default_candidate(ctx, stage)}
+    reference = ctx.reference
     for variant in ctx.variants.values():
+        if variant is not reference and not variant.warnings:
+            # Known before any benchmark; the benchmark stage adds the speed warnings.
+            found = size_warning(variant.name, variant.size_bytes, reference.name, reference.size_bytes)
+            variant.warnings = [found] if found else []
         with ctx.reporter.progress(f"compiling {variant.name}", None), measure_resources() as usage:
             variant.compiled = compile_variant(variant, stage)
             # One inference, so the peak covers what running the model needs, not only compiling it.
