@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ovq.report.profile_view import console_lines
 from ovq.report.rows import (
     Report,
     _dict,
@@ -42,6 +43,9 @@ def render_console_table(report: Report) -> Table:
         table.add_column("drop", justify="right")
     table.add_column("FPS", justify="right")
     table.add_column("speed-up", justify="right")
+    with_default = any(row.speedup_vs_default is not None for row in rows)
+    if with_default:
+        table.add_column("vs default", justify="right")
     table.add_column("latency ms\nmed / p90 / p99", justify="right")
     table.add_column("executed as")
     table.add_column("notes")
@@ -57,6 +61,7 @@ def render_console_table(report: Report) -> Table:
         cells += [
             fmt_number(row.throughput_fps),
             fmt_ratio(row.speedup),
+            *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
             fmt_latency_triplet(row),
             fmt_execution(row),
             ", ".join(n for n in row_notes(row) if n != "deliverable"),
@@ -66,4 +71,11 @@ def render_console_table(report: Report) -> Table:
     if error:
         table.caption = f"failed in {error.get('stage') or '?'}: {error.get('message', '')}"
         table.caption_style = "red"
+    else:
+        extra = console_lines(rows)
+        if extra:
+            # Where the time goes and the warnings, under the table (the CLI prints the table alone).
+            table.caption = "\n".join(extra)
+            table.caption_justify = "left"
+            table.caption_style = "yellow" if any(r.warnings for r in rows) else "dim"
     return table

@@ -5,6 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ovq.report.profile_view import (
+    PROFILE_HEADERS,
+    PROFILE_NOTE,
+    TOP_LAYER_HEADERS,
+    default_speedup_note,
+    profile_cells,
+    profiled_rows,
+    top_layer_cells,
+    warning_items,
+)
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
@@ -72,7 +82,9 @@ def variant_table(report: Report, rows: Sequence[VariantRow]) -> str:
     headers = ["Variant", "Precision", "Size", "vs FP32"]
     if metric is not None:
         headers += [metric, "Drop"]
-    headers += ["Throughput (FPS)", "Speed-up", "Latency ms (median / p90 / p99)", "Executed as", "Notes"]
+    with_default = any(row.speedup_vs_default is not None for row in rows)
+    headers += ["Throughput (FPS)", "Speed-up", *(["vs default"] if with_default else [])]
+    headers += ["Latency ms (median / p90 / p99)", "Executed as", "Notes"]
     body = []
     for row in rows:
         name = f"**{row.label}**" if row.deliverable else row.label
@@ -82,6 +94,7 @@ def variant_table(report: Report, rows: Sequence[VariantRow]) -> str:
         cells += [
             fmt_number(row.throughput_fps),
             fmt_ratio(row.speedup),
+            *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
             fmt_latency_triplet(row),
             fmt_execution(row),
             ", ".join(row_notes(row)) or DASH,
@@ -140,16 +153,44 @@ def budget_lines(report: Report) -> list[str]:
     return lines
 
 
+def profile_lines(rows: Sequence[VariantRow]) -> list[str]:
+    """## Where the time goes: the per-variant profile table, then each variant's slowest layers."""
+    profiled = profiled_rows(rows)
+    if not profiled:
+        return []
+    lines = [
+        "## Where the time goes",
+        "",
+        table(PROFILE_HEADERS, [profile_cells(r) for r in profiled], align="lr" + "l" * 6),
+        "",
+    ]
+    lines += [f"- {PROFILE_NOTE}", ""]
+    for row in profiled:
+        lines += [
+            f"### {row.label}: slowest layers",
+            "",
+            table(TOP_LAYER_HEADERS, top_layer_cells(row), align="llllrr"),
+            "",
+        ]
+    return lines
+
+
 def render_markdown(report: Report) -> str:
     """The whole report as Markdown: header, variants, settings, budget, stages, environment."""
     rows = variant_rows(report)
     lines = header_lines(report)
     lines += ["## Variants", ""]
+    if warning_items(rows):
+        lines += ["> **Warnings**", ">"]
+        lines += [f"> - **{name}**: {message}" for name, message in warning_items(rows)]
+        lines.append("")
     if rows:
         lines += [variant_table(report, rows), ""]
         if report.get("deliverable"):
             lines += [f"Deliverable: **{report['deliverable']}**", ""]
         lines += [f"- {note}" for note in precision_notes(report, rows)]
+        if (note := default_speedup_note(rows)) is not None:
+            lines.append(f"- {note}")
         if any(r.noisy for r in rows):
             lines.append("- *noisy*: the throughput varied a lot across repeats; rerun on a quieter machine.")
         if any(r.baseline for r in rows):
@@ -159,6 +200,7 @@ def render_markdown(report: Report) -> str:
             lines += ["### Benchmark settings", "", settings_table(rows), ""]
     else:
         lines += ["No variants were produced.", ""]
+    lines += profile_lines(rows)
     lines += budget_lines(report)
     stages = stage_items(report)
     if stages:

@@ -78,6 +78,11 @@ class VariantRow:
     spread: float | None = None
     noisy: bool = False
     execution_precision: dict[str, float] = field(default_factory=dict)
+    speedup_vs_default: float | None = None
+    role: str | None = None
+    #: Warning sentences (slower than the default or FP32, larger than FP32), as stored in report.json.
+    warnings: list[str] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size_reduction(self) -> float | None:
@@ -161,9 +166,24 @@ def variant_rows(report: Report) -> list[VariantRow]:
                 spread=_number(bench.get("spread")),
                 noisy=bool(bench.get("noisy")),
                 execution_precision={k: n for k, v in execution.items() if (n := _number(v)) is not None},
+                speedup_vs_default=_number(bench.get("speedup_vs_default")),
+                role=variant.get("role"),
+                warnings=warning_messages(variant),
+                profile=_dict(variant.get("profile")),
             )
         )
     return rows
+
+
+def warning_messages(variant: Mapping[str, Any]) -> list[str]:
+    """A variant's warnings as sentences (stored as objects with a ``message``, or as plain strings)."""
+    messages = []
+    for warning in variant.get("warnings") or []:
+        if isinstance(warning, Mapping) and warning.get("message"):
+            messages.append(str(warning["message"]))
+        elif isinstance(warning, str):
+            messages.append(warning)
+    return messages
 
 
 def accuracy_metric(rows: Sequence[VariantRow]) -> str | None:
@@ -290,6 +310,10 @@ def row_notes(row: VariantRow) -> list[str]:
         notes.append(f"noisy{spread}")
     if row.throughput_fps is None:
         notes.append("not benchmarked")
+    if row.role == "default_precision":
+        notes.append("plugin default precision")
+    if row.warnings:
+        notes.append(f"{len(row.warnings)} warning{'s' if len(row.warnings) > 1 else ''}")
     return notes
 
 

@@ -40,6 +40,11 @@ CONVERSION_LAYER_TYPES = frozenset({"Reorder", "Convert"})
 _QUANTIZABLE_IR_TYPES = frozenset({"Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul"})
 #: Operations a dequantization or weight-layout chain is built of (walked through to find the quantizer).
 _CHAIN_IR_TYPES = frozenset({"Convert", "Subtract", "Multiply", "Reshape", "Transpose", "Unsqueeze", "Squeeze"})
+#: Operations quantized activations pass through unchanged in precision (the quantizer sits before them).
+_ACTIVATION_PASS_TYPES = _CHAIN_IR_TYPES | frozenset(
+    {"MaxPool", "Concat", "Split", "VariadicSplit", "StridedSlice", "Slice", "Gather", "Pad", "DepthToSpace"}
+)
+_LPT_SUFFIX = "/Dequantization"
 _LOW_PRECISION_CONSTANTS = frozenset({"u8", "i8", "u4", "i4", "nf4", "f4e2m1"})
 _PRECISION_NAMES = {"u8": "int8", "i8": "int8", "u4": "int4", "i4": "int4"}
 _NON_COMPUTING_TYPES = frozenset({"Input", "Output", "Const", "Parameter", "Result", "Constant"})
@@ -91,6 +96,8 @@ class LayerProfile:
         for layer in self.layers:
             for name in [layer.name, *layer.original_names]:
                 index.setdefault(name, layer)
+                # Low-precision transformations rename a quantized MatMul "X/DequantizationMultiply".
+                index.setdefault(name.split(_LPT_SUFFIX)[0], layer)
         return index
 
 
@@ -198,23 +205,56 @@ def profile_model(
 # ------------------------------------------------------------------------------------------- quantized ops
 
 
-def quantized_operations(model: ov.Model) -> dict[str, str]:
-    """IR operations that were quantized: name -> ``"int8"`` (activations quantized) or ``"weights"`` (only).
+@dataclasses.dataclass
+class QuantizedOperation:
+    """A quantized IR operation: ``kind`` "int8" (activations quantized) or "weights" (weights only).
+
+    ``aliases`` are the names the plugin may give the executed layer instead (it names a fully connected
+    layer after its fused bias Add, and a quantized MatMul ``X/DequantizationMultiply``).
+    """
+
+    kind: str
+    aliases: list[str] = dataclasses.field(default_factory=list)
+
+
+def quantized_operations(model: ov.Model) -> dict[str, QuantizedOperation]:
+    """IR operations that were quantized, by name.
 
     An operation counts when one of its inputs comes, through a dequantization chain (Convert, Subtract,
     Multiply, Reshape, ...), from a FakeQuantize or from a low-precision constant (u8/i8/u4/i4 weights).
     A FakeQuantize on a non-constant input means activations are quantized: the op is meant to run int8.
     """
-    found: dict[str, str] = {}
+    found: dict[str, QuantizedOperation] = {}
     for op in model.get_ordered_ops():
         if op.get_type_name() not in _QUANTIZABLE_IR_TYPES:
             continue
         kinds = {_input_quantization(value.get_node()) for value in op.input_values()}
-        if "activations" in kinds:
-            found[op.get_friendly_name()] = "int8"
-        elif "weights" in kinds:
-            found[op.get_friendly_name()] = "weights"
+        kind = "int8" if "activations" in kinds else "weights" if "weights" in kinds else None
+        if kind is not None:
+            found[op.get_friendly_name()] = QuantizedOperation(kind, _fused_successors(op))
     return found
+
+
+def operation_aliases(model: ov.Model, names: Sequence[str]) -> dict[str, list[str]]:
+    """For IR operations of ``model`` (e.g. the FP32 one), the names their executed layer may carry."""
+    wanted = set(names)
+    return {
+        op.get_friendly_name(): _fused_successors(op)
+        for op in model.get_ordered_ops()
+        if op.get_friendly_name() in wanted
+    }
+
+
+def _fused_successors(op: ov.Node, depth: int = 0) -> list[str]:
+    """Names of the Add/Multiply/Subtract ops right after ``op`` (bias and dequantization the plugin fuses)."""
+    names = []
+    for output in op.outputs():
+        for target in output.get_target_inputs():
+            node = target.get_node()
+            if node.get_type_name() in ("Add", "Multiply", "Subtract") and depth < 2:
+                names.append(node.get_friendly_name())
+                names += _fused_successors(node, depth + 1)
+    return names
 
 
 def _input_quantization(node: ov.Node, depth: int = 0) -> str | None:
@@ -224,7 +264,7 @@ def _input_quantization(node: ov.Node, depth: int = 0) -> str | None:
         return "weights" if _is_constant_chain(source) else "activations"
     if kind == "Constant":
         return "weights" if node.get_element_type().get_type_name() in _LOW_PRECISION_CONSTANTS else None
-    if kind in _CHAIN_IR_TYPES and depth < 6:
+    if kind in _ACTIVATION_PASS_TYPES and depth < 6:
         results = {_input_quantization(value.get_node(), depth + 1) for value in node.input_values()}
         return "activations" if "activations" in results else "weights" if "weights" in results else None
     return None
@@ -244,8 +284,9 @@ def _is_constant_chain(node: ov.Node, depth: int = 0) -> bool:
 def summarize_profile(
     profile: LayerProfile,
     *,
-    quantized: Mapping[str, str] | None = None,
+    quantized: Mapping[str, QuantizedOperation] | None = None,
     default: LayerProfile | None = None,
+    default_aliases: Mapping[str, Sequence[str]] | None = None,
     top: int = 10,
     max_operations: int = 500,
 ) -> dict[str, Any]:
@@ -253,8 +294,9 @@ def summarize_profile(
 
     quantized: the variant's quantized IR operations (:func:`quantized_operations`); default: the profile
     of the uncompressed model at the plugin's default precision, to compare each quantized operation
-    with (matched by IR operation name). Times are milliseconds per inference (medians); shares are of
-    the summed layer time.
+    with (matched by IR operation name, or by ``default_aliases`` from :func:`operation_aliases` of the
+    FP32 IR, since the plugin may name the layer after a fused bias). Times are milliseconds per inference
+    (medians); shares are of the summed layer time.
     """
     total = profile.total_ms
     share = (lambda ms: round(ms / total, 4)) if total > 0 else (lambda ms: 0.0)
@@ -292,7 +334,9 @@ def summarize_profile(
             for layer in ranked[:top]
         ],
         "conversions": _conversions(profile, share),
-        "quantized": _quantized_summary(profile, quantized or {}, default, share, max_operations),
+        "quantized": _quantized_summary(
+            profile, quantized or {}, default, default_aliases or {}, share, max_operations
+        ),
     }
     return summary
 
@@ -313,8 +357,9 @@ def _conversions(profile: LayerProfile, share: Any) -> dict[str, Any]:
 
 def _quantized_summary(
     profile: LayerProfile,
-    quantized: Mapping[str, str],
+    quantized: Mapping[str, QuantizedOperation],
     default: LayerProfile | None,
+    default_aliases: Mapping[str, Sequence[str]],
     share: Any,
     max_operations: int,
 ) -> dict[str, Any]:
@@ -326,8 +371,9 @@ def _quantized_summary(
     operations = []
     fallback_ms, fallback_names, int8_ms = 0.0, [], 0.0
     faster = slower = 0
-    for name, kind in quantized.items():
-        layer = executed.get(name)
+    for name, operation in quantized.items():
+        kind = operation.kind
+        layer = next((executed[n] for n in [name, *operation.aliases] if n in executed), None)
         if layer is None:
             continue  # fused into another layer or optimised out: no time of its own
         if kind == "int8" and layer.precision != "int8":
@@ -342,7 +388,8 @@ def _quantized_summary(
             "precision": layer.precision,
             "ms": round(layer.ms, 4),
         }
-        other = reference.get(name)
+        candidates = [name, *default_aliases.get(name, ()), *operation.aliases]
+        other = next((reference[n] for n in candidates if n in reference), None)
         if other is not None and other.ms > 0 and layer.ms > 0:
             entry["default_ms"] = round(other.ms, 4)
             entry["default_precision"] = other.precision

@@ -88,7 +88,7 @@ def _profile_variants(ctx: RunContext, stage: BenchmarkStage, default: Variant |
     import openvino as ov
 
     from ovq.pipeline.stages.compile import compile_variant
-    from ovq.runtime.profile import collect_profile, quantized_operations, summarize_profile
+    from ovq.runtime.profile import collect_profile, operation_aliases, quantized_operations, summarize_profile
 
     started = time.perf_counter()
     assert ctx.compile_stage is not None
@@ -103,9 +103,14 @@ def _profile_variants(ctx: RunContext, stage: BenchmarkStage, default: Variant |
             profile = collect_profile(compiled, inputs, iterations=stage.profile_iterations)
             profile.wall_s = time.perf_counter() - layer_started
             raw[variant.name] = profile
-            quantized = quantized_operations(ov.Core().read_model(variant.model_path))
+            quantized = quantized_operations(ov.Core().read_model(variant.model_path)) if variant.role is None else {}
             baseline = raw.get(default.name) if default is not None and variant is not default else None
-            variant.profile = summarize_profile(profile, quantized=quantized, default=baseline)
+            aliases = (
+                operation_aliases(ov.Core().read_model(default.model_path), list(quantized))
+                if baseline is not None and default is not None and quantized
+                else None
+            )
+            variant.profile = summarize_profile(profile, quantized=quantized, default=baseline, default_aliases=aliases)
     return round(time.perf_counter() - started, 3)
 
 
