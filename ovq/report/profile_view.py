@@ -115,3 +115,28 @@ def default_speedup_note(rows: Sequence[VariantRow]) -> str | None:
 
 def fmt_vs_default(row: VariantRow) -> str:
     return fmt_ratio(row.speedup_vs_default)
+
+
+def profile_summary_lines(summary: Mapping[str, Any], top: int = 5) -> list[str]:
+    """`ovq benchmark --profile`'s closing lines: where the time goes, the slowest layers, likely reasons."""
+    from ovq.runtime.profile import likely_reasons, time_split_line
+
+    lines = [
+        f"Profile ({summary.get('iterations')} inferences, one request, PERF_COUNT on its own compiled model):",
+        f"   {float(summary.get('total_ms') or 0.0):.3f} ms summed over {summary.get('executed_layers')} layers"
+        f" | {time_split_line(summary)}",
+    ]
+    for layer in (summary.get("top_layers") or [])[:top]:
+        lines.append(
+            f"   {float(layer['share']):>4.0%} {float(layer['ms']):8.3f} ms  {layer['name']}"
+            f"  [{layer['type']}, {layer['exec_type']}, {layer['precision']}]"
+        )
+    quantized = summary.get("quantized") or {}
+    if quantized.get("operations"):
+        fallback = quantized.get("fallback") or {}
+        lines.append(
+            f"   quantized operations: {quantized.get('int8_executed')} of {quantized['operations']} ran int8;"
+            f" {fallback.get('count', 0)} fell back to float ({_share(fallback)} of time)"
+        )
+    lines += [f"   look at: {reason}" for reason in likely_reasons(summary, fallback=False)]
+    return lines

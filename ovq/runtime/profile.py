@@ -420,7 +420,7 @@ def _quantized_summary(
 # ---------------------------------------------------------------------------------------------- reasons
 
 
-def likely_reasons(summary: Mapping[str, Any]) -> list[str]:
+def likely_reasons(summary: Mapping[str, Any], *, fallback: bool = True) -> list[str]:
     """Plain sentences naming what in a profile summary most likely makes the variant slow.
 
     E.g. ``"31% of time in Reorder/Convert around 12 int8 layers"``,
@@ -448,7 +448,8 @@ def likely_reasons(summary: Mapping[str, Any]) -> list[str]:
         reasons.append(
             f"{versus['slower']} of {versus['compared']} quantized operations were slower than at the default precision"
         )
-    if not reasons:
+    if not reasons and fallback:
+        # Nothing stands out: say at least where most of the time went.
         by_precision = summary.get("by_precision") or {}
         if by_precision:
             name, entry = next(iter(by_precision.items()))
