@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ovq.runtime.execution_precision import COMPUTE_LAYER_TYPES
+from ovq.runtime.execution_precision import COMPUTE_LAYER_TYPES, kernel_precision
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,7 +46,6 @@ _ACTIVATION_PASS_TYPES = _CHAIN_IR_TYPES | frozenset(
 )
 _LPT_SUFFIX = "/Dequantization"
 _LOW_PRECISION_CONSTANTS = frozenset({"u8", "i8", "u4", "i4", "nf4", "f4e2m1"})
-_PRECISION_NAMES = {"u8": "int8", "i8": "int8", "u4": "int4", "i4": "int4"}
 _NON_COMPUTING_TYPES = frozenset({"Input", "Output", "Const", "Parameter", "Result", "Constant"})
 #: Compute layer kinds as the runtime graph names them beyond COMPUTE_LAYER_TYPES (quantized variants).
 _COMPUTE_PREFIXES = ("Convolution", "FullyConnected", "MatMul", "GroupConvolution", "Deconvolution")
@@ -165,7 +164,7 @@ def collect_profile(
                 name=name,
                 layer_type=layer_type,
                 exec_type=kernels[name][1],
-                precision=_PRECISION_NAMES.get(precision, precision),
+                precision=kernel_precision(kernels[name][1], precision),
                 ms=statistics.median(samples[name]),
                 original_names=[n for n in fused.split(",") if n],
                 inputs=[value.get_node().get_friendly_name() for value in node.input_values()],

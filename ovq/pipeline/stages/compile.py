@@ -84,8 +84,10 @@ def add_default_candidate(ctx: RunContext, stage: CompileStage) -> dict[str, Any
     plugin_default = default_inference_precision()
     reference = ctx.reference
     declared = [v for v in ctx.variants.values() if is_default_precision(v, reference, plugin_default)]
-    for variant in declared:
-        variant.role = "default_precision"
+    # One default: a `mode: default` variant before one that names the same precision (`mode: bf16`).
+    declared.sort(key=lambda v: v.compile_overrides["inference_precision"] is not None)
+    if declared:
+        declared[0].role = "default_precision"
     decision: dict[str, Any] = {"plugin_default": plugin_default, "variant": None, "added": False}
     if declared:
         return decision | {"variant": declared[0].name, "reason": "declared by the pipeline"}
