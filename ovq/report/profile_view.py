@@ -138,5 +138,5 @@ def profile_summary_lines(summary: Mapping[str, Any], top: int = 5) -> list[str]
             f"   quantized operations: {quantized.get('int8_executed')} of {quantized['operations']} ran int8;"
             f" {fallback.get('count', 0)} fell back to float ({_share(fallback)} of time)"
         )
-    lines += [f"   look at: {reason}" for reason in likely_reasons(summary, fallback=False)]
+    lines += [f"   look at: {reason}" for reason in likely_reasons(summary, generic=False)]
     return lines

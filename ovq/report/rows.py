@@ -311,7 +311,7 @@ def row_notes(row: VariantRow) -> list[str]:
     if row.throughput_fps is None:
         notes.append("not benchmarked")
     if row.role == "default_precision":
-        notes.append("plugin default precision")
+        notes.append("plugin default")
     if row.warnings:
         notes.append(f"{len(row.warnings)} warning{'s' if len(row.warnings) > 1 else ''}")
     return notes

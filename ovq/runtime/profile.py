@@ -419,7 +419,7 @@ def _quantized_summary(
 # ---------------------------------------------------------------------------------------------- reasons
 
 
-def likely_reasons(summary: Mapping[str, Any], *, fallback: bool = True) -> list[str]:
+def likely_reasons(summary: Mapping[str, Any], *, generic: bool = True) -> list[str]:
     """Plain sentences naming what in a profile summary most likely makes the variant slow.
 
     E.g. ``"31% of time in Reorder/Convert around 12 int8 layers"``,
@@ -447,7 +447,7 @@ def likely_reasons(summary: Mapping[str, Any], *, fallback: bool = True) -> list
         reasons.append(
             f"{versus['slower']} of {versus['compared']} quantized operations were slower than at the default precision"
         )
-    if not reasons and fallback:
+    if not reasons and generic:
         # Nothing stands out: say at least where most of the time went.
         by_precision = summary.get("by_precision") or {}
         if by_precision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.verdict import size_warning
@@ -78,7 +79,6 @@ def add_default_candidate(ctx: RunContext, stage: CompileStage) -> dict[str, Any
     On CPUs with bf16 the default is 3.5-5x faster than true f32; a compressed variant is only worth
     shipping if it beats that. Returns what was decided, for the stage's details.
     """
-    from ovq.pipeline.context import Variant
     from ovq.runtime.execution_precision import default_inference_precision
 
     plugin_default = default_inference_precision()
@@ -98,13 +98,23 @@ def add_default_candidate(ctx: RunContext, stage: CompileStage) -> dict[str, Any
     name = DEFAULT_CANDIDATE
     while name in ctx.variants:
         name += "_"
-    ctx.variants[name] = Variant(
+    # A fresh variant on the reference's IR (the same file; only the inference precision differs). Made by
+    # dataclasses.replace of the reference, so this adapter needs no import of the context module.
+    ctx.variants[name] = dataclasses.replace(
+        reference,
         name=name,
-        precision=reference.precision,
         source=reference.name,
-        model_path=reference.model_path,  # the same IR; only the inference precision differs
+        compiled=None,
+        compile_info=None,
         compile_overrides={"inference_precision": None},
+        accuracy={},
+        benchmark=None,
+        execution_precision=None,
+        execution_compute=None,
+        outputs={},
         role="default_precision",
+        profile=None,
+        warnings=[],
     )
     return decision | {"variant": name, "added": True, "reason": f"the plugin's default precision is {plugin_default}"}
 
