@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import nncf
 import numpy as np
 import openvino as ov
@@ -124,3 +127,21 @@ def test_speed_and_size_warnings_carry_ratio_and_reason() -> None:
         default=("fp32-default", default, "bf16"),
     )
     assert [w["kind"] for w in found] == ["slower_than_default", "larger_than_reference"]
+
+
+def test_ovq_benchmark_profile_prints_where_the_time_goes(tmp_path: Path, int8_model: ov.Model) -> None:
+    from typer.testing import CliRunner
+
+    from ovq.cli.app import app
+    from ovq.cli.benchmark import run_benchmark
+
+    path = tmp_path / "int8.xml"
+    ov.save_model(int8_model, path)
+    outcome = run_benchmark(path, iterations=20, profile=True, json_path=tmp_path / "out.json")
+    assert outcome.profile is not None and outcome.profile["quantized"]["int8_executed"] == 3
+    assert json.loads((tmp_path / "out.json").read_text())["profile"]["top_layers"]
+    plain = run_benchmark(path, iterations=20)
+    assert plain.profile is None  # the timed run never profiles unless asked
+    result = CliRunner().invoke(app, ["benchmark", str(path), "-niter", "20", "-q", "--profile"])
+    assert result.exit_code == 0, result.output
+    assert "Profile (" in result.output and "quantized operations: 3 of 3 ran int8" in result.output
