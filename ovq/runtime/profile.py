@@ -115,7 +115,7 @@ def collect_profile(
     inputs: Mapping[Any, np.ndarray] | Sequence[np.ndarray] | None,
     *,
     iterations: int = 10,
-    warmup_iterations: int = 2,
+    warmup_iterations: int = 1,
     min_seconds: float = 0.25,
     max_iterations: int = 200,
     max_seconds: float = 2.0,
