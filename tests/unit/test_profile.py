@@ -145,3 +145,21 @@ def test_ovq_benchmark_profile_prints_where_the_time_goes(tmp_path: Path, int8_m
     result = CliRunner().invoke(app, ["benchmark", str(path), "-niter", "20", "-q", "--profile"])
     assert result.exit_code == 0, result.output
     assert "Profile (" in result.output and "quantized operations: 3 of 3 ran int8" in result.output
+
+
+def test_deliverable_is_the_smallest_of_the_variants_tied_with_the_fastest(tmp_path: Path) -> None:
+    from ovq.pipeline.context import Variant
+    from ovq.pipeline.deliverable import tied_with_fastest
+
+    def variant(name: str, size: int, runs: list[float], noisy: bool = False) -> Variant:
+        (tmp_path / f"{name}.xml").write_bytes(b"x" * size)
+        (tmp_path / f"{name}.bin").write_bytes(b"")
+        bench = {"throughput_fps": sorted(runs)[1], "throughput_fps_runs": runs, "noisy": noisy}
+        return Variant(name=name, precision="x", source=None, model_path=tmp_path / f"{name}.xml", benchmark=bench)
+
+    default = variant("fp32-default", 400, [100.0, 102.0, 98.0])
+    int8_tied = variant("int8", 100, [99.0, 97.0, 99.5])  # within noise of the default
+    int8_slow = variant("int8_slow", 50, [80.0, 82.0, 79.0])  # slower beyond noise: never delivered
+    tied = tied_with_fastest([default, int8_tied, int8_slow])
+    assert [v.name for v in tied] == ["fp32-default", "int8"]
+    assert min(tied, key=lambda v: v.size_bytes).name == "int8"
