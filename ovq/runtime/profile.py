@@ -84,6 +84,8 @@ class LayerProfile:
     inference_precision: str | None
     #: Wall time the profiling took: compile (when measured by the caller) plus the profiled inferences.
     wall_s: float = 0.0
+    num_streams: int | None = None
+    num_threads: int | None = None
 
     @property
     def total_ms(self) -> float:
@@ -181,6 +183,8 @@ def collect_profile(
         iterations=done,
         inference_precision=settings["inference_precision"],
         wall_s=time.perf_counter() - started,
+        num_streams=settings["num_streams"],
+        num_threads=settings["num_threads"],
     )
 
 
@@ -310,6 +314,8 @@ def summarize_profile(
     summary: dict[str, Any] = {
         "iterations": profile.iterations,
         "inference_precision": profile.inference_precision,
+        "num_streams": profile.num_streams,
+        "num_threads": profile.num_threads,
         "wall_s": round(profile.wall_s, 3),
         "total_ms": round(total, 4),
         "executed_layers": len(profile.layers),

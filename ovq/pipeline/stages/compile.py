@@ -55,8 +55,23 @@ def compile_variant(variant: Variant, stage: CompileStage, *, profiling: bool = 
         num_threads=stage.num_threads,
         inference_precision=precision,
         cache_dir=stage.cache_dir,
-        extra={**(overrides.get("properties") or {}), **({"PERF_COUNT": True} if profiling else {})},
+        extra={**(overrides.get("properties") or {}), **(_profiling_properties(variant) if profiling else {})},
     )
+
+
+def _profiling_properties(variant: Variant) -> dict[str, Any]:
+    """PERF_COUNT, on one stream with the threads one stream of the timed model had.
+
+    A profile runs one request, which in the timed (throughput) model runs on one stream with its share of
+    the threads; one stream is what each request sees, and compiling one graph copy instead of several
+    keeps profiling cheap.
+    """
+    properties: dict[str, Any] = {"PERF_COUNT": True}
+    info = variant.compile_info or {}
+    streams, threads = info.get("num_streams"), info.get("num_threads")
+    if isinstance(streams, int) and isinstance(threads, int) and streams > 1:
+        properties |= {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(max(threads // streams, 1))}
+    return properties
 
 
 #: Name of the variant the compile stage adds: the FP32 IR at the plugin's default inference precision.
