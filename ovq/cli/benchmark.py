@@ -46,6 +46,8 @@ class BenchmarkCommandResult:
     resources: ResourceUsage
     execution_precision: dict[str, int]
     compute_int8_share: float | None
+    #: Per-layer profile summary (ovq.runtime.profile.summarize_profile) when asked for with --profile.
+    profile: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """ovq's shape: the report's variant fields for this model, plus resources."""
@@ -69,6 +71,7 @@ class BenchmarkCommandResult:
             "execution_precision": dict(self.execution_precision),
             "compute_int8_share": self.compute_int8_share,
             "resources": self.resources.to_dict(),
+            "profile": self.profile,
         }
 
     def to_benchmark_app_dict(self) -> dict[str, Any]:
@@ -131,6 +134,7 @@ def run_benchmark(
     json_path: str | Path | None = None,
     benchmark_app_json_path: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    profile: bool = False,
 ) -> BenchmarkCommandResult:
     """Read an IR (or ONNX) file, compile it as benchmark_app would for these options, and benchmark it.
 
@@ -139,7 +143,8 @@ def run_benchmark(
     ``num_threads`` (-nthreads), ``inference_precision`` (-infer_precision: f32|bf16|f16), ``shape``
     (-shape: ``[1,3,224,224]`` for every input or ``name[1,128],other[1,128]``), ``api`` (-api; by
     default sync for the latency hint, async otherwise, as benchmark_app does). Writes ovq's JSON to
-    ``json_path`` and benchmark_app's to ``benchmark_app_json_path`` when given.
+    ``json_path`` and benchmark_app's to ``benchmark_app_json_path`` when given. ``profile``: afterwards,
+    collect per-layer performance counters on a separate compiled model (PERF_COUNT), never the timed one.
     """
     from ovq.benchmarking.engine import benchmark
     from ovq.runtime.compile import compile_config, compile_for
@@ -191,6 +196,7 @@ def run_benchmark(
             api="sync" if api == "sync" else "async",
         )
     summary = execution_precision_summary(compiled)
+    profile_summary = _profile(model, config, device) if profile else None
     outcome = BenchmarkCommandResult(
         model_path=path,
         device=device,
@@ -204,12 +210,25 @@ def run_benchmark(
         resources=usage,
         execution_precision=summary.layers,
         compute_int8_share=summary.compute_int8_share,
+        profile=profile_summary,
     )
     if json_path is not None:
         write_json_atomic(Path(json_path), outcome.to_dict())
     if benchmark_app_json_path is not None:
         write_json_atomic(Path(benchmark_app_json_path), outcome.to_benchmark_app_dict())
     return outcome
+
+
+def _profile(model: ov.Model, config: dict[str, Any], device: str) -> dict[str, Any]:
+    """Per-layer profile of the model as benchmarked, on its own compiled model with PERF_COUNT."""
+    from ovq.benchmarking.inputs import prepare_inputs
+    from ovq.runtime.profile import collect_profile, compile_for_profiling, quantized_operations, summarize_profile
+
+    started = time.perf_counter()
+    compiled = compile_for_profiling(model, config, device=device)
+    layers = collect_profile(compiled, prepare_inputs(compiled, None)[0])
+    layers.wall_s = time.perf_counter() - started
+    return summarize_profile(layers, quantized=quantized_operations(model))
 
 
 def _check_model_file(path: Path) -> Path:
@@ -315,6 +334,9 @@ def benchmark_cmd(
         Path | None, typer.Option("--benchmark-app-json", help="Write benchmark_app's JSON statistics here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Also profile per layer (separate run) and say where the time goes.")
+    ] = False,
 ) -> None:
     """Benchmark a model like OpenVINO's benchmark_app (same options, same definitions)."""
     from rich.console import Console
@@ -351,9 +373,15 @@ def benchmark_cmd(
             json_path=json_out,
             benchmark_app_json_path=app_json_out,
             progress=lambda fraction: bar.update(task, completed=fraction),
+            profile=profile,
         )
     for line in summary_lines(outcome):
         console.print(line, highlight=False)
+    if outcome.profile is not None:
+        from ovq.report.profile_view import profile_summary_lines
+
+        for line in profile_summary_lines(outcome.profile):
+            console.print(line, highlight=False, soft_wrap=True)
 
 
 def summary_lines(outcome: BenchmarkCommandResult) -> list[str]:

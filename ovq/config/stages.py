@@ -210,6 +210,14 @@ class CompileStage(Strict):
         ),
     )
     cache_dir: str | None = Field(None, description="OpenVINO model cache folder (speeds up later compiles)")
+    default_candidate: bool = Field(
+        True,
+        description=(
+            "when the CPU's default inference precision is not f32 (bf16 on AMX/AVX512-BF16 CPUs), also compile,"
+            " measure and consider the uncompressed model at that default (variant fp32-default), unless a"
+            " precision stage already declares it; false: only the variants the pipeline declares"
+        ),
+    )
 
 
 class EvaluateStage(Strict):
@@ -329,6 +337,14 @@ class BenchmarkStage(Strict):
             " (interleaved; the report's matrix section)"
         ),
     )
+    profile: bool = Field(
+        True,
+        description=(
+            "after the timed runs, collect per-layer performance counters of every variant on a short separate"
+            " run (its own compiled model with PERF_COUNT) and record where the time goes"
+        ),
+    )
+    profile_iterations: int = Field(10, ge=1, description="profiled inferences per variant (at least)")
 
     @model_validator(mode="after")
     def _duration_or_iterations(self) -> BenchmarkStage:

@@ -72,6 +72,10 @@ class Variant:
     execution_precision: dict[str, Any] | None = None
     execution_compute: dict[str, Any] | None = None  # compute-heavy layers only (Convolution, MatMul, ...)
     outputs: dict[str, list[Any]] = field(default_factory=dict)  # dataset name -> first outputs, for reference metrics
+    # "default_precision": the uncompressed model at the plugin's default inference precision (None: other).
+    role: str | None = None
+    profile: dict[str, Any] | None = None  # where the time goes (ovq.runtime.profile.summarize_profile)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # ovq.benchmarking.verdict.variant_warnings
 
     # What a stage may change on a variant; the stage cache stores and replays exactly these.
     STATE_FIELDS = (
@@ -84,6 +88,9 @@ class Variant:
         "benchmark",
         "execution_precision",
         "execution_compute",
+        "role",
+        "profile",
+        "warnings",
     )
 
     def state(self, run_dir: Path) -> dict[str, Any]:
@@ -119,6 +126,9 @@ class Variant:
             "benchmark": self.benchmark,
             "execution_precision": self.execution_precision,
             "execution_compute": self.execution_compute,
+            "role": self.role,
+            "profile": self.profile,
+            "warnings": self.warnings,
         }
 
 

@@ -2,7 +2,8 @@
 
 Runs after the stages: every compressed variant's scores (measured by the evaluate stage on the model
 compiled with the deployment's precision and hint) are checked against the FP32 reference. The deliverable
-is the fastest (or smallest) variant that meets every limit; when none does, the run fails closed with the
+is the fastest (or smallest) variant that meets every limit (among variants equally fast within the
+benchmark's noise, the smallest); when none does, the run fails closed with the
 accuracy-budget exit code and no deliverable is named.
 """
 
@@ -80,6 +81,10 @@ def enforce_budget(ctx: RunContext) -> BudgetVerdict:
         "met": deliverable is not None,
         "variants": verdicts,
         "deliverable": deliverable.name if deliverable else None,
+        # The plugin's default precision is a candidate like any other; these name it and, when the deliverable
+        # is slower than some variant, say that the budget (or the select rule) is why.
+        "default_variant": next((v.name for v in candidates if v.role == "default_precision"), None),
+        "faster_over_budget": _faster_over_budget(deliverable, candidates, verdicts),
     }
     misses = [
         f"{name}: "
@@ -103,5 +108,37 @@ def _select(passing: list[Variant], rule: str) -> Variant | None:
     # fastest: by measured throughput; a variant without a benchmark cannot claim to be fastest.
     measured = [v for v in passing if v.benchmark]
     if measured:
-        return max(measured, key=lambda v: float(v.benchmark["throughput_fps"]))  # type: ignore[index]
+        return min(tied_with_fastest(measured), key=lambda v: v.size_bytes)
     return min(passing, key=lambda v: v.size_bytes)
+
+
+def tied_with_fastest(measured: list[Variant]) -> list[Variant]:
+    """The fastest variant and those not slower than it beyond noise (paired repeats, noise flag).
+
+    Between variants the benchmark cannot tell apart (e.g. INT8 and the plugin's bf16 default on a model
+    too small for either to matter), the smallest is delivered; a variant slower beyond noise never is.
+    """
+    from ovq.benchmarking.verdict import paired_ratios, slower_beyond_noise
+
+    fastest = max(measured, key=lambda v: float(v.benchmark["throughput_fps"]))  # type: ignore[index]
+    best = fastest.benchmark or {}
+    return [
+        v
+        for v in measured
+        if v is fastest
+        or not slower_beyond_noise(
+            paired_ratios(v.benchmark or {}, best), noisy=bool((v.benchmark or {}).get("noisy") or best.get("noisy"))
+        )
+    ]
+
+
+def _faster_over_budget(deliverable: Variant | None, candidates: list[Variant], verdicts: dict[str, Any]) -> list[str]:
+    """Variants measured faster than the deliverable that the budget rejected (why a faster one was not chosen)."""
+    if deliverable is None or not deliverable.benchmark:
+        return []
+    speed = float(deliverable.benchmark["throughput_fps"])
+    return [
+        v.name
+        for v in candidates
+        if v.benchmark and float(v.benchmark["throughput_fps"]) > speed and not verdicts[v.name]["met"]
+    ]

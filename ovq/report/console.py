@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ovq.report.matrix import compact_entry
+from ovq.report.profile_view import console_lines
 from ovq.report.rows import (
     SPEEDUP_NOTE,
     ReportLike,
@@ -47,6 +48,9 @@ def render_console_table(report: ReportLike) -> Table:
         table.add_column(drop_header.lower() if drop_header == "Drop" else drop_header, justify="right")
     table.add_column("FPS", justify="right")
     table.add_column("speed-up¹", justify="right")
+    with_default = any(row.speedup_vs_default is not None for row in rows)
+    if with_default:
+        table.add_column("vs default", justify="right")
     table.add_column("latency ms\nmed / p90 / p99", justify="right")
     table.add_column("executed as")
     table.add_column("notes")
@@ -63,6 +67,7 @@ def render_console_table(report: ReportLike) -> Table:
         cells += [
             fmt_number(row.throughput_fps),
             fmt_ratio(row.speedup),
+            *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
             fmt_latency_triplet(row),
             fmt_execution(row),
             ", ".join(n for n in row_notes(row) if n != "deliverable"),
@@ -76,8 +81,10 @@ def render_console_table(report: ReportLike) -> Table:
         captions.append(f"budget ({'; '.join(budget_limit_lines(report))}): {verdict}")
     if report.error is not None:
         captions.append(f"failed in {report.error.stage or '?'}: {report.error.message}")
+    captions += console_lines(rows)  # where the time goes and the variants' warnings
     if captions:
         table.caption = "\n".join(captions)
+        table.caption_justify = "left"
         table.caption_style = "red" if report.status == "failed" else "dim"
     return table
 

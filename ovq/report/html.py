@@ -8,6 +8,16 @@ from typing import Any
 
 from ovq.report.matrix import HEADERS as MATRIX_HEADERS
 from ovq.report.matrix import best_entries, cell_order, matrix_notes, matrix_rows
+from ovq.report.profile_view import (
+    PROFILE_HEADERS,
+    PROFILE_NOTE,
+    TOP_LAYER_HEADERS,
+    default_speedup_note,
+    profile_cells,
+    profiled_rows,
+    top_layer_cells,
+    warning_items,
+)
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
@@ -67,6 +77,10 @@ tr.baseline td { color: var(--muted); font-style: italic; }
 .tag.noisy { background: #fff3c4; color: var(--warn); }
 .tag.baseline { background: #eceff1; color: var(--muted); }
 .tag.cached { background: #e6f4ea; color: var(--ok); }
+.tag.warning { background: #fdecec; color: var(--bad); }
+.warnings { border-left: 4px solid var(--warn); background: #fff8e1; padding: 8px 14px; margin: 12px 0;
+            border-radius: 4px; }
+.warnings ul { margin: 4px 0 0; padding-left: 18px; }
 .status-failed { color: var(--bad); font-weight: 600; } .status-skipped { color: var(--muted); }
 .better { color: var(--ok); } .worse { color: var(--bad); }
 .notes { color: var(--muted); margin: 8px 0 0; padding-left: 18px; }
@@ -150,6 +164,10 @@ def _tags(row: VariantRow) -> str:
         tags.append('<span class="tag deliverable">deliverable</span>')
     if row.baseline:
         tags.append('<span class="tag baseline">baseline</span>')
+    if row.role == "default_precision":
+        tags.append('<span class="tag baseline">plugin default</span>')
+    if row.warnings:
+        tags.append(f'<span class="tag warning" title="{esc(" | ".join(row.warnings))}">warning</span>')
     if row.noisy:
         spread = f" (spread {row.spread:.0%})" if row.spread is not None else ""
         title = "throughput varied across repeats; rerun on a quieter machine"
@@ -167,12 +185,14 @@ def _drop_html(drop: float | None) -> str:
 
 def variant_table_html(rows: Sequence[VariantRow]) -> str:
     names = metric_names(rows)
+    with_default = any(row.speedup_vs_default is not None for row in rows)
     headers = ["Variant", "Precision", "Size", "vs FP32"]
     for value_header, drop_header in metric_headers(names):
         headers += [esc(value_header), esc(drop_header)]
     headers += [
         "Throughput<br>(FPS)",
         "Speed-up<br>vs FP32",
+        *(["Speed-up<br>vs default"] if with_default else []),
         "Latency median<br>(ms)",
         "p90",
         "p99",
@@ -192,6 +212,7 @@ def variant_table_html(rows: Sequence[VariantRow]) -> str:
         cells += [
             esc(fmt_number(row.throughput_fps)),
             esc(fmt_ratio(row.speedup)),
+            *([esc(fmt_ratio(row.speedup_vs_default))] if with_default else []),
             esc(fmt_ms(row.latency_median_ms)),
             esc(fmt_ms(row.latency_p90_ms)),
             esc(fmt_ms(row.latency_p99_ms)),
@@ -335,6 +356,24 @@ def environment_html(report: Report) -> str:
     return "<h2>Environment</h2>" + html_table(["", "Version / value"], rows, align="ll", css_class="kv")
 
 
+def profile_html(rows: Sequence[VariantRow]) -> str:
+    """Where the time goes: one row per profiled variant, each variant's slowest layers folded below."""
+    profiled = profiled_rows(rows)
+    if not profiled:
+        return ""
+    cells = [[esc(c) for c in profile_cells(row)] for row in profiled]
+    parts = ["<h2>Where the time goes</h2>", html_table(PROFILE_HEADERS, cells, align="lr" + "l" * 6)]
+    parts.append(f'<ul class="notes"><li>{esc(PROFILE_NOTE)}</li></ul>')
+    for row in profiled:
+        layers = [[esc(c) for c in cells] for cells in top_layer_cells(row)]
+        parts.append(
+            f"<details><summary>{esc(row.label)}: slowest layers</summary>"
+            + html_table(TOP_LAYER_HEADERS, layers, align="llll")
+            + "</details>"
+        )
+    return "\n".join(parts)
+
+
 def render_html(report: ReportLike) -> str:
     """The whole report as one HTML page with inline CSS and SVG plots."""
     report = parse_report(report)
@@ -344,9 +383,15 @@ def render_html(report: ReportLike) -> str:
         items = "".join(f"<li>⚠ {_inline_code(w)}</li>" for w in report.warnings)
         sections.append(f'<h2>Warnings</h2><ul class="warnings">{items}</ul>')
     sections.append("<h2>Variants</h2>")
+    warnings = warning_items(rows)
+    if warnings:
+        items = "".join(f"<li><strong>{esc(name)}</strong>: {esc(message)}</li>" for name, message in warnings)
+        sections.append(f'<div class="warnings"><strong>Variant warnings</strong><ul>{items}</ul></div>')
     if rows:
         sections.append(variant_table_html(rows))
         notes = precision_notes(report, rows)
+        if (note := default_speedup_note(rows)) is not None:
+            notes.append(note)
         if any(r.baseline for r in rows):
             notes.append(BASELINE_NOTE)
         notes += null_notes(report)
@@ -361,7 +406,13 @@ def render_html(report: ReportLike) -> str:
             )
     else:
         sections.append('<p class="facts">No variants were produced.</p>')
-    sections += [matrix_html(report), budget_html(report), stages_html(report), environment_html(report)]
+    sections += [
+        matrix_html(report),
+        profile_html(rows),
+        budget_html(report),
+        stages_html(report),
+        environment_html(report),
+    ]
     schema = esc(report.schema_version)
     sections.append(f"<footer>Rendered from report.json (schema_version {schema}) by ovq.</footer>")
     title = f"ovq report: {report.pipeline} ({report.status})"

@@ -7,6 +7,16 @@ from typing import Any
 
 from ovq.report.matrix import HEADERS as MATRIX_HEADERS
 from ovq.report.matrix import best_entries, matrix_notes, matrix_rows
+from ovq.report.profile_view import (
+    PROFILE_HEADERS,
+    PROFILE_NOTE,
+    TOP_LAYER_HEADERS,
+    default_speedup_note,
+    profile_cells,
+    profiled_rows,
+    top_layer_cells,
+    warning_items,
+)
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
@@ -80,7 +90,9 @@ def variant_table(report: ReportLike, rows: Sequence[VariantRow]) -> str:
     headers = ["Variant", "Precision", "Size", "vs FP32"]
     for value_header, drop_header in metric_headers(names):
         headers += [value_header, drop_header]
-    headers += ["Throughput (FPS)", "Speed-up", "Latency ms (median / p90 / p99)", "Executed as", "Notes"]
+    with_default = any(row.speedup_vs_default is not None for row in rows)
+    headers += ["Throughput (FPS)", "Speed-up", *(["vs default"] if with_default else [])]
+    headers += ["Latency ms (median / p90 / p99)", "Executed as", "Notes"]
     body = []
     for row in rows:
         name = f"**{row.label}**" if row.deliverable else row.label
@@ -91,6 +103,7 @@ def variant_table(report: ReportLike, rows: Sequence[VariantRow]) -> str:
         cells += [
             fmt_number(row.throughput_fps),
             fmt_ratio(row.speedup),
+            *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
             fmt_latency_triplet(row),
             fmt_execution(row),
             ", ".join(row_notes(row)) or DASH,
@@ -160,6 +173,28 @@ def matrix_lines(report: Report) -> list[str]:
     return [*lines, "- The plot of this matrix is in report.html.", ""]
 
 
+def profile_lines(rows: Sequence[VariantRow]) -> list[str]:
+    """## Where the time goes: the per-variant profile table, then each variant's slowest layers."""
+    profiled = profiled_rows(rows)
+    if not profiled:
+        return []
+    lines = [
+        "## Where the time goes",
+        "",
+        table(PROFILE_HEADERS, [profile_cells(r) for r in profiled], align="lr" + "l" * 6),
+        "",
+    ]
+    lines += [f"- {PROFILE_NOTE}", ""]
+    for row in profiled:
+        lines += [
+            f"### {row.label}: slowest layers",
+            "",
+            table(TOP_LAYER_HEADERS, top_layer_cells(row), align="llllrr"),
+            "",
+        ]
+    return lines
+
+
 def render_markdown(report: ReportLike) -> str:
     """The whole report as Markdown: header, variants, settings, matrix, budget, stages, environment."""
     report = parse_report(report)
@@ -168,11 +203,17 @@ def render_markdown(report: ReportLike) -> str:
     if report.warnings:
         lines += ["## Warnings", "", *[f"- ⚠ {w}" for w in report.warnings], ""]
     lines += ["## Variants", ""]
+    if warning_items(rows):
+        lines += ["> **Warnings**", ">"]
+        lines += [f"> - **{name}**: {message}" for name, message in warning_items(rows)]
+        lines.append("")
     if rows:
         lines += [variant_table(report, rows), ""]
         if report.deliverable:
             lines += [f"Deliverable: **{report.deliverable}**", ""]
         lines += [f"- {note}" for note in precision_notes(report, rows)]
+        if (note := default_speedup_note(rows)) is not None:
+            lines.append(f"- {note}")
         if any(r.noisy for r in rows):
             lines.append("- *noisy*: the throughput varied a lot across repeats; rerun on a quieter machine.")
         if any(r.baseline for r in rows):
@@ -186,6 +227,7 @@ def render_markdown(report: ReportLike) -> str:
     else:
         lines += ["No variants were produced.", ""]
     lines += matrix_lines(report)
+    lines += profile_lines(rows)
     lines += budget_lines(report)
     stages = stage_items(report)
     if stages:

@@ -69,6 +69,11 @@ class VariantRow:
     execution_precision: dict[str, float] = field(default_factory=dict)
     # Every metric the run measured on this variant: name -> (value, drop vs FP32), in declaration order.
     metrics: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    speedup_vs_default: float | None = None
+    role: str | None = None
+    #: Warning sentences (slower than the default or FP32, larger than FP32), as stored in report.json.
+    warnings: list[str] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size_reduction(self) -> float | None:
@@ -150,6 +155,10 @@ def variant_rows(report: ReportLike) -> list[VariantRow]:
                 noisy=bench.noisy if bench else False,
                 execution_precision={k: float(v) for k, v in (variant.execution_precision or {}).items()},
                 metrics={name: (score.value, score.drop) for name, score in variant.metrics.items()},
+                speedup_vs_default=bench.speedup_vs_default if bench else None,
+                role=variant.role,
+                warnings=[warning.message for warning in variant.warnings],
+                profile=dict(variant.profile or {}),
             )
         )
     return rows
@@ -351,6 +360,10 @@ def row_notes(row: VariantRow) -> list[str]:
         notes.append(f"noisy{spread}")
     if row.throughput_fps is None:
         notes.append("not benchmarked")
+    if row.role == "default_precision":
+        notes.append("plugin default")
+    if row.warnings:
+        notes.append(f"{len(row.warnings)} warning{'s' if len(row.warnings) > 1 else ''}")
     return notes
 
 

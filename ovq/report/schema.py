@@ -126,6 +126,10 @@ class Benchmark(ReportModel):
     spread: float | None = Field(None, description="(max - min) / median of the repeats' throughput")
     noisy: bool = Field(False, description="the spread is too large to trust small differences")
     speedup_vs_reference: float | None = Field(None, description="paired ratio against the FP32 reference")
+    speedup_vs_default: float | None = Field(
+        None, description="paired ratio against the FP32 model at the plugin's default precision (bf16 on AMX)"
+    )
+    default_variant: str | None = Field(None, description="the variant speedup_vs_default is measured against")
     api: str | None = Field(None, description="async (OpenVINO requests) or sync (a loop of calls)")
     cpu_utilisation: float | None = Field(None, description="0..1 of all cores")
 
@@ -136,6 +140,16 @@ class ExecutionCompute(ReportModel):
     layers: dict[str, int] = Field(default_factory=dict, description="layer count by executed precision")
     int8_share: float | None = None
     precision: str | None = Field(None, description="the most common executed precision")
+
+
+class VariantWarning(ReportModel):
+    """Why a variant should not be shipped as it is: slower than the default or FP32, or larger than FP32."""
+
+    kind: str = Field(description="slower_than_default, slower_than_reference or larger_than_reference")
+    message: str = Field(description="the sentence every view shows")
+    versus: str | None = Field(None, description="the variant it was compared with")
+    ratio: float | None = Field(None, description="median paired throughput ratio, or size ratio")
+    reasons: list[str] = Field(default_factory=list, description="likely reasons from the per-layer profile")
 
 
 class VariantReport(ReportModel):
@@ -155,6 +169,16 @@ class VariantReport(ReportModel):
     execution_compute: ExecutionCompute | None = None
     baseline: bool = Field(False, description="measured outside OpenVINO (PyTorch eager, ONNX Runtime)")
     runtime: str = Field("openvino", description="openvino, pytorch or onnxruntime")
+    role: str | None = Field(None, description="default_precision: the FP32 model at the plugin's default")
+    profile: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "where the time goes, from per-layer counters on a short separate run (its own PERF_COUNT compiled"
+            " model, never the timed one): total_ms, by_precision, by_type, top_layers, conversions"
+            " (Reorder/Convert), quantized {fallback, vs_default, per_operation[faster_than_default]}"
+        ),
+    )
+    warnings: list[VariantWarning] = Field(default_factory=list, description="shown in every view")
 
 
 class BudgetLimit(ReportModel):
@@ -192,6 +216,11 @@ class Budget(ReportModel):
     met: bool = Field(description="some variant met every limit")
     variants: dict[str, BudgetVerdict] = Field(default_factory=dict, description="verdict per compressed variant")
     deliverable: str | None = Field(None, description="same as the report's deliverable")
+    default_variant: str | None = Field(None, description="the FP32 model at the plugin's default precision")
+    faster_over_budget: list[str] = Field(
+        default_factory=list,
+        description="variants measured faster than the deliverable that the budget rejected (why not chosen)",
+    )
 
     def threshold(self, metric: str, reference: float, *, higher_is_better: bool = True) -> float | None:
         """The worst acceptable value of ``metric`` given the reference value, or None if not budgeted."""

@@ -72,8 +72,33 @@ def executed_layers(compiled_model: ov.CompiledModel) -> list[tuple[str, str, st
         if layer_type in _NON_COMPUTING_TYPES:
             continue
         precision = info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "unknown"
-        layers.append((node.get_friendly_name(), layer_type, _PRECISION_NAMES.get(precision, precision)))
+        kernel = info["primitiveType"].astype(str) if "primitiveType" in info else ""
+        layers.append((node.get_friendly_name(), layer_type, kernel_precision(kernel, precision)))
     return layers
+
+
+#: Kernel name suffixes (``brgconv_avx512_amx_I8``, ``brgemm_avx512_bf16``) and the precision they compute in.
+_KERNEL_SUFFIXES = {
+    "i8": "int8",
+    "u8": "int8",
+    "bf16": "bf16",
+    "f16": "f16",
+    "fp16": "f16",
+    "f32": "f32",
+    "fp32": "f32",
+}
+
+
+def kernel_precision(kernel: str, runtime_precision: str) -> str:
+    """The precision a layer computed in: its kernel's suffix when it names one, else its runtime precision.
+
+    The runtime precision alone misleads for weight-compressed layers: a fully connected layer with int8
+    weights reports ``i8`` while its kernel (``brgemm_avx512_bf16``) decompresses them and computes in bf16.
+    """
+    suffix = kernel.rsplit("_", 1)[-1].lower() if "_" in kernel else ""
+    if suffix in _KERNEL_SUFFIXES:
+        return _KERNEL_SUFFIXES[suffix]
+    return _PRECISION_NAMES.get(runtime_precision, runtime_precision)
 
 
 def execution_precision(compiled_model: ov.CompiledModel) -> dict[str, int]:
@@ -120,3 +145,14 @@ def execution_precision_summary(compiled_model: ov.CompiledModel) -> ExecutionPr
         compute_precision=compute.most_common(1)[0][0] if total_compute else None,
         by_type={layer_type: dict(counter.most_common()) for layer_type, counter in sorted(by_type.items())},
     )
+
+
+def default_inference_precision(device: str = "CPU") -> str:
+    """The precision the plugin runs an FP32 model in when none is asked for ("bf16" on AMX CPUs, "f32", ...).
+
+    Asked of the plugin itself, not guessed from CPU flags: that is what a user compiling without hints gets.
+    """
+    import openvino as ov
+
+    value = ov.Core().get_property(device, "INFERENCE_PRECISION_HINT")
+    return str(value.get_type_name()) if hasattr(value, "get_type_name") else str(value)

@@ -56,8 +56,12 @@ def test_quickstart_report_honours_the_contract(
     assert set(report["environment"]) >= {"ovq", "openvino", "nncf", "torch", "cpu"}
     assert [s["name"] for s in report["stages"]] == ["export", "quantize", "compile", "evaluate", "benchmark", "budget"]
     assert all(s["status"] == "succeeded" and isinstance(s["duration_s"], float) for s in report["stages"])
-    fp32, int8 = report["variants"]
+    fp32, int8, *others = report["variants"]
     assert (fp32["precision"], int8["precision"]) == ("fp32", "int8")
+    # The FP32 model at the plugin's default precision is measured too (bf16 on AMX CPUs), and profiled.
+    default = next((v for v in others if v["role"] == "default_precision"), None)
+    assert [v["name"] for v in others] == ([] if default is None else ["fp32-default"])
+    assert all(v["profile"]["total_ms"] > 0 for v in report["variants"])
     assert int8["size_bytes"] < fp32["size_bytes"]
     for variant in (fp32, int8):
         bench = variant["benchmark"]
@@ -78,7 +82,10 @@ def test_quickstart_report_honours_the_contract(
     # The accuracy promise for the quickstart: INT8 within 1 point of FP32.
     assert fp32["accuracy"]["value"] > 0.95
     assert int8["accuracy"]["drop"] <= 0.01
-    assert report["budget"]["met"] is True and report["deliverable"] == "int8"
+    assert report["budget"]["met"] is True
+    # INT8 is delivered unless it was measured slower than the default beyond noise (and then says so).
+    slower = [w for w in int8["warnings"] if w["kind"] == "slower_than_default"]
+    assert report["deliverable"] == ("fp32-default" if slower else "int8")
     assert report["budget"]["variants"]["int8"]["checks"][0]["max_drop"] == 0.01
     assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
     assert not [p for p in run_dir.rglob(".*")]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ovq.benchmarking.engine import BenchmarkResult, benchmark_interleaved, speedup_table
 from ovq.benchmarking.inputs import random_inputs
 from ovq.config.stages import BenchmarkStage, QuantizeStage
+from ovq.pipeline.profiling import profile_variants, warn_slow_or_large
 from ovq.pipeline.stages.base import StageAdapter, StageResult
 
 if TYPE_CHECKING:
@@ -49,11 +50,17 @@ class Benchmark(StageAdapter[BenchmarkStage]):
                 progress=update,
             )
         speedups = speedup_table(results, baseline=ctx.reference.name)
+        default = next((v for v in ctx.variants.values() if v.role == "default_precision" and v.name in results), None)
+        vs_default = speedup_table(results, baseline=default.name) if default is not None else {}
         details: dict[str, Any] = {}
         for name, result in results.items():
             variant = ctx.variants[name]
             extra = {"speedup_vs_reference": speedups[name], "cpu_utilisation": result.cpu_utilisation}
             variant.benchmark = {**result.to_dict(), **extra, "api": result.api}
+            details[name] = {"throughput_fps": result.throughput_fps, "speedup_vs_reference": speedups[name]}
+            if default is not None:
+                variant.benchmark |= {"speedup_vs_default": vs_default[name], "default_variant": default.name}
+                details[name]["speedup_vs_default"] = vs_default[name]
             summary = execution_precision_summary(compiled[name])
             variant.execution_precision = summary.layers
             variant.execution_compute = {
@@ -61,7 +68,9 @@ class Benchmark(StageAdapter[BenchmarkStage]):
                 "int8_share": summary.compute_int8_share,
                 "precision": summary.compute_precision,
             }
-            details[name] = {"throughput_fps": result.throughput_fps, "speedup_vs_reference": speedups[name]}
+        if config.profile:
+            details["profile_s"] = profile_variants(ctx, config, default)
+        warn_slow_or_large(ctx, default)
         peers = _measure_peers(ctx, config, duration, results[ctx.reference.name]) if config.baselines else []
         matrix = _measure_matrix(ctx, config, duration) if config.matrix is not None else None
         return StageResult(details=details, peers=peers, matrix=matrix)

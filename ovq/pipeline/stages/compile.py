@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ovq.benchmarking.verdict import size_warning
 from ovq.config.stages import CompileStage
+from ovq.pipeline.default_candidate import add_default_candidate
 from ovq.pipeline.stages.base import StageAdapter, StageResult
 from ovq.runtime.compile import CompiledVariant, compile_model
 
@@ -17,16 +19,17 @@ if TYPE_CHECKING:
 REFERENCE_PRECISION = "f32"
 
 
-def compile_variant(variant: Variant, stage: CompileStage) -> CompiledVariant:
+def compile_variant(variant: Variant, stage: CompileStage, *, profiling: bool = False) -> CompiledVariant:
     """Compile one pipeline variant with the stage's settings; the FP32 reference always as true f32.
 
     A variant may override the inference precision (the bf16/default precision variants) or add plugin
-    properties (dynamic quantization for weight-compressed variants).
+    properties (dynamic quantization for weight-compressed variants). profiling: a compiled model of its
+    own with per-layer performance counters on (never the one that is timed).
     """
-    return compile_model(variant.model_path, **compile_options(variant, stage))
+    return compile_model(variant.model_path, **compile_options(variant, stage, profiling=profiling))
 
 
-def compile_options(variant: Variant, stage: CompileStage) -> dict[str, Any]:
+def compile_options(variant: Variant, stage: CompileStage, *, profiling: bool = False) -> dict[str, Any]:
     """compile_model's keyword arguments for a variant deployed with `stage` (see compile_variant)."""
     overrides = variant.compile_overrides
     if "inference_precision" in overrides:
@@ -42,7 +45,8 @@ def compile_options(variant: Variant, stage: CompileStage) -> dict[str, Any]:
         "num_threads": stage.num_threads,
         "inference_precision": precision,
         "cache_dir": stage.cache_dir,
-        "extra": overrides.get("properties"),
+        "extra": {**(overrides.get("properties") or {}), **(_profiling_properties(variant) if profiling else {})}
+        or None,
     }
 
 
@@ -53,8 +57,13 @@ class Compile(StageAdapter[CompileStage]):
         from ovq.benchmarking.inputs import random_inputs
         from ovq.runtime.resources import measure_resources
 
-        details: dict[str, Any] = {}
+        details: dict[str, Any] = {"default_candidate": add_default_candidate(ctx, config)}
+        reference = ctx.reference
         for variant in ctx.variants.values():
+            if variant is not reference and not variant.warnings:
+                # Known before any benchmark; the benchmark stage adds the speed warnings.
+                found = size_warning(variant.name, variant.size_bytes, reference.name, reference.size_bytes)
+                variant.warnings = [found] if found else []
             with ctx.reporter.progress(f"compiling {variant.name}", None), measure_resources() as usage:
                 variant.compiled = compile_variant(variant, config)
                 # One inference, so the peak covers what running the model needs, not only compiling it.
@@ -100,3 +109,18 @@ def _check_int8_executes(ctx: RunContext, variant: Variant) -> None:
             f" {summary.compute_precision or 'floating point'} (e.g. accuracy control reverted every quantized"
             " operation); it is not an INT8 model"
         )
+
+
+def _profiling_properties(variant: Variant) -> dict[str, Any]:
+    """PERF_COUNT, on one stream with the threads one stream of the timed model had.
+
+    A profile runs one request, which in the timed (throughput) model runs on one stream with its share of
+    the threads; one stream is what each request sees, and compiling one graph copy instead of several
+    keeps profiling cheap.
+    """
+    properties: dict[str, Any] = {"PERF_COUNT": True}
+    info = variant.compile_info or {}
+    streams, threads = info.get("num_streams"), info.get("num_threads")
+    if isinstance(streams, int) and isinstance(threads, int) and streams > 1:
+        properties |= {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(max(threads // streams, 1))}
+    return properties
