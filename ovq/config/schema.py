@@ -237,8 +237,11 @@ def _check_qat(config: PipelineConfig) -> None:
                     f"{where}.{field}: {name!r} is not defined; defined datasets: {sorted(config.datasets)}"
                 )
         first_metric = next(iter(config.budget.metrics))
-        if config.metrics[first_metric].against == "reference":
-            raise ValueError(f"{where}: the budget's first metric {first_metric!r} must compare with labels for QAT")
+        if config.metrics[first_metric].against == "reference" and options.teacher is None:
+            raise ValueError(
+                f"{where}: the budget's first metric {first_metric!r} compares with the FP32 outputs:"
+                " set teacher: fp32 (distillation), or budget a metric that compares with labels"
+            )
         if options.train_fn and options.max_steps:
             raise ValueError(f"{where}: train_fn and max_steps exclude each other")
 

@@ -124,7 +124,20 @@ class QatOptions(Strict):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     learning_rate: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    loss: str = Field("cross_entropy", description="cross_entropy, mse or 'package.module:function'")
+    loss: str = Field(
+        "cross_entropy",
+        description="cross_entropy, mse, distill_cosine, distill_mse (with teacher) or 'package.module:function'",
+    )
+    teacher: Literal["fp32"] | None = Field(
+        None,
+        description=(
+            "fp32: distillation for data without labels, the targets are the FP32 model's outputs"
+            " (e.g. sentence embeddings); the default loss becomes distill_cosine"
+        ),
+    )
+    freeze: list[str] = Field(
+        default_factory=list, description="regular expressions over parameter names kept fixed (e.g. 'embeddings')"
+    )
     train_fn: str | None = Field(
         None, description="'package.module:function' that trains the prepared model one epoch and returns it"
     )
