@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from ovq import __version__
 from ovq.cli.benchmark import benchmark_cmd
+from ovq.cli.optimize import optimize_cmd
 from ovq.errors import ConfigError, OvqError
 
 app = typer.Typer(
@@ -350,6 +351,9 @@ def _with_user_errors(command: Callable[..., None]) -> Callable[..., None]:
 
 app.command("benchmark", help="Benchmark an IR like benchmark_app (same options and definitions).")(
     _with_user_errors(benchmark_cmd)
+)
+app.command("optimize", help="Search for the fastest deployment that holds an accuracy budget (and SLA).")(
+    _with_user_errors(optimize_cmd)
 )
 
 cache_app = typer.Typer(help="The stage cache shared by all runs (OVQ_CACHE_DIR, default ~/.cache/ovq).")

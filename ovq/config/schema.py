@@ -25,6 +25,7 @@ from ovq.config.stages import (
     EvaluateStage,
     ExportStage,
     IgnoredScopeSpec,
+    OptimizeStage,
     PrecisionStage,
     QatOptions,
     QatStage,
@@ -52,6 +53,7 @@ __all__ = [
     "MetricBudget",
     "MetricSpec",
     "ModelSource",
+    "OptimizeStage",
     "PipelineConfig",
     "PrecisionStage",
     "QatOptions",
@@ -221,6 +223,13 @@ def _check_qat(config: PipelineConfig) -> None:
                 continue
             options: QatOptions = stage.qat
             where += ".qat"
+        elif isinstance(stage, OptimizeStage):
+            where = f"stages[{index}] (optimize)"
+            if config.budget is None:
+                raise ValueError(f"{where}: needs a budget: block (the search keeps what holds it)")
+            if stage.qat is None:
+                continue
+            options, where = stage.qat, where + ".qat"
         elif isinstance(stage, QatStage):
             options = stage
             where = f"stages[{index}] (qat)"
@@ -368,6 +377,7 @@ STAGE_KINDS = (
     "compress_weights",
     "qat",
     "escalate",
+    "optimize",
     "precision",
     "compile",
     "evaluate",
@@ -379,6 +389,7 @@ _STAGE_MODELS: dict[str, type[BaseModel]] = {
     "compress_weights": CompressWeightsStage,
     "qat": QatStage,
     "escalate": EscalateStage,
+    "optimize": OptimizeStage,
     "precision": PrecisionStage,
     "compile": CompileStage,
     "evaluate": EvaluateStage,
