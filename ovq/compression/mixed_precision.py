@@ -38,6 +38,8 @@ from ovq.errors import AccuracyBudgetError, ConfigError
 if TYPE_CHECKING:
     import openvino as ov
 
+    from ovq.compression.op_speed import OperationSpeed
+
 # Compile properties that change scheduling, not numbers (dropped when profiling one request).
 _SCHEDULING = frozenset({"PERFORMANCE_HINT", "PERFORMANCE_HINT_NUM_REQUESTS", "NUM_STREAMS", "INFERENCE_NUM_THREADS"})
 
@@ -126,6 +128,7 @@ def speed_aware_quantize(
     min_saving_us: float = 0.0,
     reserve: float = 0.0,
     max_validations: int = 10,
+    speeds: Mapping[str, OperationSpeed] | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> MixedPrecisionResult:
     """INT8 where it is faster than the default precision, float where accuracy is cheapest to buy back.
@@ -136,6 +139,8 @@ def speed_aware_quantize(
     says otherwise): every ranking and validation uses it. ``quantized_model``: a PTQ result made with
     :func:`ovq.compression.fq_revert.keep_float_weights` (skips calibrating again). ``reserve`` keeps this
     share of each budget's allowed drop back (0.25 of a 0.01 drop: the result holds 0.9925, not 0.99).
+    ``speeds``: per-operation times measured elsewhere (e.g. a shared per-layer profile); default: profiled
+    here with ``ovq.compression.op_speed``. Operations missing from it count as faster in INT8.
 
     Raises MixedPrecisionBudgetError (exit code 4, with the front) when no validated point holds.
     """
@@ -144,6 +149,7 @@ def speed_aware_quantize(
     from ovq.compression.accuracy_control import _metric_values, infer_all
     from ovq.compression.fq_revert import keep_float_weights, quantized_operations, quantizer_consumers
     from ovq.compression.op_speed import (
+        OperationSpeed,
         operation_aliases,
         operation_signatures,
         operation_speeds,
@@ -201,15 +207,17 @@ def speed_aware_quantize(
     profile_properties = {k: v for k, v in deploy.items() if k not in _SCHEDULING}
     int8_layers = profile_compiled(quantized_model, inputs[0], properties=profile_properties)
     default_layers = profile_compiled(model, inputs[0], properties=profile_properties)
-    speeds = operation_speeds(
-        int8_layers,
-        default_layers,
-        names,
-        quantizer_consumers(quantized_model),
-        int8_aliases=operation_aliases(quantized_model, names),
-        default_aliases=operation_aliases(model, names),
-    )
-    speeds = pooled_by_signature(speeds, operation_signatures(model, names))
+    if speeds is None:
+        measured = operation_speeds(
+            int8_layers,
+            default_layers,
+            names,
+            quantizer_consumers(quantized_model),
+            int8_aliases=operation_aliases(quantized_model, names),
+            default_aliases=operation_aliases(model, names),
+        )
+        speeds = pooled_by_signature(measured, operation_signatures(model, names))
+    speeds = {name: speeds.get(name, OperationSpeed(name, None, None, (), ())) for name in names}
     int8_total = total_us(int8_layers)
     timings["profile"] = time.perf_counter() - clock
 

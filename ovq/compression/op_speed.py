@@ -176,9 +176,20 @@ def operation_times(
     owners = {name: list(ops) for name, ops in (overhead_owners or {}).items()}
     times: dict[str, float] = {}
     where: dict[str, list[str]] = {op: [] for op in operations}
+
+    def owner(name: str) -> str | None:
+        if name in alias:
+            return alias[name]
+        # Low-precision transformations name what they derive "<operation>/DequantizationMultiply".
+        base = name
+        while "/" in base:
+            base = base.rpartition("/")[0]
+            if base in alias:
+                return alias[base]
+        return None
+
     for layer in layers:
-        inside = [alias[name] for name in layer.original_operations if name in alias]
-        inside += [alias[layer.name]] if not inside and layer.name in alias else []
+        inside = [op for op in map(owner, (*layer.original_operations, layer.name)) if op is not None]
         if not inside:
             payers = sorted({op for name in layer.original_operations for op in owners.get(name, ())})
             inside = [op for op in payers if op in where]
