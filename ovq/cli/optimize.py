@@ -165,7 +165,7 @@ def optimize_cmd(
     pipeline_file = run_dir / "pipeline.yaml"
     pipeline_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     report = run_pipeline(pipeline_file, output_dir=run_dir, reporter=_Reporter(), cache=False)
-    story = next(
+    story: dict[str, Any] = next(
         (s["details"]["optimize"] for s in report.get("stages", []) if "optimize" in (s.get("details") or {})), {}
     )
     if json_output:

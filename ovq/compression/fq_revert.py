@@ -78,7 +78,7 @@ def quantized_operations(model: ov.Model) -> dict[str, list[QuantizedInput]]:
             continue
         inputs = []
         for port in range(op.get_input_size()):
-            node, path = _source(op, port), []
+            node, path = _source(op, port), list[str]()
             while node.get_type_name() in _TRANSPARENT_TYPES and len(path) < _MAX_PATH:
                 path.append(node.get_friendly_name())
                 node = _source(node, 0)

@@ -129,6 +129,7 @@ def speed_aware_quantize(
     reserve: float = 0.0,
     max_validations: int = 10,
     speeds: Mapping[str, OperationSpeed] | None = None,
+    min_speedup: float | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> MixedPrecisionResult:
     """INT8 where it is faster than the default precision, float where accuracy is cheapest to buy back.
@@ -141,6 +142,8 @@ def speed_aware_quantize(
     share of each budget's allowed drop back (0.25 of a 0.01 drop: the result holds 0.9925, not 0.99).
     ``speeds``: per-operation times measured elsewhere (e.g. a shared per-layer profile); default: profiled
     here with ``ovq.compression.op_speed``. Operations missing from it count as faster in INT8.
+    ``min_speedup``: points whose estimated speed-up over the default precision is below it cannot win
+    (e.g. the default itself holds the budget: 1.0) and are not validated; the search stops there.
 
     Raises MixedPrecisionBudgetError (exit code 4, with the front) when no validated point holds.
     """
@@ -271,8 +274,17 @@ def speed_aware_quantize(
         timings["rank"] = time.perf_counter() - clock
         per_cost = {name: gains.get(name, 0.0) / max(saving(name), 1.0) for name in candidates}
         order = sorted(candidates, key=lambda name: -per_cost[name])
+        reachable = len(order)
+        if min_speedup is not None:
+            # Prefix latencies grow with k: only the prefixes estimated fast enough can still win.
+            limit = total_us(default_layers) / min_speedup
+            while reachable > 0 and estimated_latency([*left_out, *order[:reachable]]) > limit:
+                reachable -= 1
+            if reachable < len(order):
+                say(f"  reverting more than {reachable} operations cannot beat {min_speedup:.2f}x the default")
         clock = time.perf_counter()
-        _prefix_search(order, left_out, validate, max_validations)
+        if reachable > 0:
+            _prefix_search(order[:reachable], left_out, validate, max_validations)
         timings["validate_search"] = time.perf_counter() - clock
 
     met_points = [i for i, point in enumerate(front) if point.met]
@@ -324,6 +336,7 @@ def speed_aware_quantize(
             "estimated_int8_latency_us": int8_total,
             "estimated_default_latency_us": total_us(default_layers),
             "quantized_operations": len(names),
+            "min_speedup": min_speedup,
         },
         timings_s=timings,
     )

@@ -216,6 +216,7 @@ class MixedPrecisionSpec(Strict):
 
 
 Candidate = Literal["default", "int8", "weights_int8", "mixed_precision", "qat"]
+ALL_CANDIDATES: tuple[Candidate, ...] = ("default", "int8", "weights_int8", "mixed_precision", "qat")
 
 
 class OptimizeStage(Strict):
@@ -226,7 +227,7 @@ class OptimizeStage(Strict):
     source: str = Field("fp32", description="the FP32 variant to start from")
     dataset: str = Field(description="calibration dataset (from datasets:)")
     candidates: list[Candidate] = Field(
-        default_factory=lambda: ["default", "int8", "weights_int8", "mixed_precision", "qat"],
+        default_factory=lambda: list(ALL_CANDIDATES),
         min_length=1,
         description="what to try, cheapest first; qat runs only when qat: options are given",
     )

@@ -252,8 +252,13 @@ def optimize(
         clock = time.perf_counter()
         try:
             if name == "mixed_precision":
+                options = dict(mixed_precision_options or {})
+                default_speed = records["default"].throughput_fps if "default" in records else None
+                if default_speed and best_holding() > 0:
+                    # Points estimated slower than the best holding candidate cannot win: not validated.
+                    options["min_speedup"] = best_holding() / default_speed
                 built = _mixed_precision(model, calibration, validation, budget_list, quantized, reference,
-                                         reserve, mixed_precision_options or {}, say)  # fmt: skip
+                                         reserve, options, say)  # fmt: skip
             else:
                 assert qat is not None
                 built = qat(), {}
@@ -323,11 +328,11 @@ def _choose(
     measured = measure(models, pairs, inputs={n: feeds for n in chosen_names}, duration_s=duration_s, repeats=repeats)
     timings["settings"] = time.perf_counter() - clock
     front: list[FrontEntry] = []
-    for (name, setting), result in measured.items():
-        if isinstance(result, str):
-            front.append(FrontEntry(name, setting.to_dict(), None, None, None, True, None, False, result))
+    for (name, setting), outcome in measured.items():
+        if isinstance(outcome, str):
+            front.append(FrontEntry(name, setting.to_dict(), None, None, None, True, None, False, outcome))
             continue
-        front.append(_entry(name, setting, result, sla))
+        front.append(_entry(name, setting, outcome, sla))
     for record in records.values():
         if record.status in ("holds", "misses budget") and record.name not in chosen_names and record.throughput_fps:
             front.append(FrontEntry(record.name, RuntimeSetting().to_dict(), record.throughput_fps, None, None,

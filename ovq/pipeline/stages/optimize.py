@@ -61,9 +61,9 @@ def run_stage(ctx: RunContext, stage: OptimizeStage, index: int, label: str) -> 
     variant = ctx.add_variant(result.model, index, label, name=stage.name, precision=precision, source=stage.source)
     # Validated at the plugin's default precision: deploy it that way, whatever the compile stage says.
     variant.compile_overrides = {"inference_precision": None}
-    details = {"variant": stage.name, "optimize": result.to_dict()}
-    details["optimize"]["plot"] = _plot(ctx, index, label, result.to_dict())
-    return details
+    story = result.to_dict()
+    story["plot"] = _plot(ctx, index, label, story)
+    return {"variant": stage.name, "optimize": story}
 
 
 def _qat_builder(ctx: RunContext, stage: OptimizeStage, label: str) -> Any:
