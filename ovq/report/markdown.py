@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ovq.report.optimize_section import optimize_lines
 from ovq.report.rows import (
     BASELINE_NOTE,
     DASH,
@@ -160,6 +161,7 @@ def render_markdown(report: Report) -> str:
     else:
         lines += ["No variants were produced.", ""]
     lines += budget_lines(report)
+    lines += optimize_lines(report)
     stages = stage_items(report)
     if stages:
         lines += ["## Stages", ""]

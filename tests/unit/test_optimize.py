@@ -48,6 +48,15 @@ def test_the_chosen_point_holds_budget_and_sla_and_nothing_faster_does(outlier: 
     assert all(not (e.holds_budget and e.holds_sla) for e in measured if e.throughput_fps > chosen.throughput_fps)
     assert result.variant in result.reason and "SLA" in result.reason
 
+    from ovq.report.optimize_section import optimize_lines
+    from ovq.search.front_plot import front_svg
+
+    story = result.to_dict()
+    text = "\n".join(optimize_lines({"stages": [{"name": "optimize", "details": {"optimize": story}}]}))
+    assert f"Chosen: **{result.variant} @ {result.setting.label}**" in text and "Measured front" in text
+    svg = front_svg(story)
+    assert svg is not None and svg.startswith("<svg") and "throughput" in svg
+
 
 def test_an_sla_nothing_meets_fails_closed_with_the_front(outlier: dict[str, Any]) -> None:
     with pytest.raises(NothingHoldsError) as raised:
