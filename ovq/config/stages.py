@@ -215,7 +215,7 @@ class MixedPrecisionSpec(Strict):
     min_saving_us: float = Field(0.0, ge=0, description="keep INT8 only where it saves more than this per inference")
 
 
-Candidate = Literal["default", "int8", "weights_int8", "mixed_precision", "qat"]
+Candidate = Literal["default", "int8", "weights_int8", "mixed_precision", "qat", "nncf_accuracy_control"]
 ALL_CANDIDATES: tuple[Candidate, ...] = ("default", "int8", "weights_int8", "mixed_precision", "qat")
 
 
@@ -229,7 +229,10 @@ class OptimizeStage(Strict):
     candidates: list[Candidate] = Field(
         default_factory=lambda: list(ALL_CANDIDATES),
         min_length=1,
-        description="what to try, cheapest first; qat runs only when qat: options are given",
+        description=(
+            "what to try, cheapest first; qat runs only when qat: options are given; add"
+            " nncf_accuracy_control to compare with NNCF's own accuracy control on the same data"
+        ),
     )
     subset_size: int = Field(300, ge=1, description="calibration samples for PTQ")
     preset: Literal["performance", "mixed"] | None = None

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from ovq.benchmarking.engine import BenchmarkResult
 
-CANDIDATES = ("default", "int8", "weights_int8", "mixed_precision", "qat")
+CANDIDATES = ("default", "int8", "weights_int8", "mixed_precision", "qat", "nncf_accuracy_control")
 
 
 @dataclass
@@ -239,7 +239,7 @@ def optimize(
         timings["weights_int8"] = time.perf_counter() - clock
 
     int8_holds = "int8" in records and records["int8"].status == "holds"
-    for name in ("mixed_precision", "qat"):
+    for name in ("mixed_precision", "qat", "nncf_accuracy_control"):
         if name not in candidates or (name == "qat" and qat is None):
             if name in candidates:
                 records[name] = CandidateRecord(name, "skipped", "QAT not allowed here (no torch model or qat: false)")
@@ -247,7 +247,8 @@ def optimize(
         if int8_holds:
             records[name] = CandidateRecord(name, "skipped", "plain INT8 already holds the budget, and is faster")
             continue
-        if prune(name, int8_speed, "full INT8 measured"):
+        # NNCF's accuracy control is there to be compared with: it is measured even when it cannot win.
+        if name != "nncf_accuracy_control" and prune(name, int8_speed, "full INT8 measured"):
             continue
         clock = time.perf_counter()
         try:
@@ -259,9 +260,12 @@ def optimize(
                     options["min_speedup"] = best_holding() / default_speed
                 built = _mixed_precision(model, calibration, validation, budget_list, quantized, reference,
                                          reserve, options, say)  # fmt: skip
-            else:
+            elif name == "qat":
                 assert qat is not None
                 built = qat(), {}
+            else:
+                built = _nncf_accuracy_control(model, calibration, validation, budget_list, reference, subset_size,
+                                               model_type, preset)  # fmt: skip
         except AccuracyBudgetError as error:
             records[name] = CandidateRecord(
                 name, "misses budget", error.message, build_s=time.perf_counter() - clock,
@@ -296,6 +300,31 @@ def _mixed_precision(
         reserve=reserve, deploy_properties={"PERFORMANCE_HINT": "THROUGHPUT"}, notify=say, **options,
     )  # fmt: skip
     return result.model, {"mixed_precision": result.to_dict()}
+
+
+def _nncf_accuracy_control(
+    model: ov.Model,
+    calibration: Sequence[Any],
+    validation: Sequence[Any],
+    budgets: list[Budget],
+    reference: Sequence[Any],
+    subset_size: int,
+    model_type: str | None,
+    preset: str | None,
+) -> tuple[ov.Model, dict[str, Any]]:
+    """NNCF's own accuracy control on the same data (validated at the deployment precision), for comparison."""
+    from ovq.compression.accuracy_control import quantize_with_budget
+
+    result = quantize_with_budget(
+        model, calibration, validation, budgets, reference_outputs=reference, subset_size=subset_size,
+        model_type=model_type, preset=preset, deploy_properties={"PERFORMANCE_HINT": "THROUGHPUT"},
+    )  # fmt: skip
+    summary = {
+        "reverted": len(result.reverted_operations),
+        "quantized_before": result.quantized_operations_before,
+        "seconds": result.timings_s.get("total"),
+    }
+    return result.model, {"nncf_accuracy_control": summary}
 
 
 def _choose(

@@ -17,6 +17,7 @@ PRECISIONS = {
     "mixed_precision": "int8",
     "qat": "int8",
     "weights_int8": "int8_weights",
+    "nncf_accuracy_control": "int8",
 }
 
 
