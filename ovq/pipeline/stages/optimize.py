@@ -60,8 +60,9 @@ def run_stage(ctx: RunContext, stage: OptimizeStage, index: int, label: str) -> 
         )
     precision = PRECISIONS[result.variant]
     variant = ctx.add_variant(result.model, index, label, name=stage.name, precision=precision, source=stage.source)
-    # Validated at the plugin's default precision: deploy it that way, whatever the compile stage says.
-    variant.compile_overrides = {"inference_precision": None}
+    # Validated at the plugin's default precision and measured with the chosen setting: the compile stage
+    # deploys it that way, whatever its own hint says.
+    variant.compile_overrides = {"inference_precision": None, "properties": result.setting.compile_properties()}
     story = result.to_dict()
     story["plot"] = _plot(ctx, index, label, story)
     return {"variant": stage.name, "optimize": story}
