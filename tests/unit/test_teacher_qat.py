@@ -77,3 +77,32 @@ def test_unknown_teacher_is_a_config_error() -> None:
             module, train_data=calibration, validation_data=validation[:10], calibration_data=calibration,
             max_drop=0.1, teacher="int4",  # type: ignore[arg-type]
         )  # fmt: skip
+
+
+def _unlabeled_qat_pipeline(**qat: object) -> dict[str, object]:
+    return {
+        "name": "teacher",
+        "model": {"recipe": "minilm"},
+        "datasets": {"calibration": {"split": "calibration"}, "validation": {"split": "validation", "limit": 40}},
+        "metrics": {"cosine": {"function": "cosine", "against": "reference"}},
+        "budget": {"dataset": "validation", "metrics": {"cosine": {"max_drop": 0.005}}},
+        "stages": [
+            {"stage": "export"},
+            {"stage": "qat", "train_dataset": "calibration", "calibration_dataset": "calibration", **qat},
+            {
+                "stage": "escalate", "name": "ladder", "dataset": "calibration", "rungs": ["ptq", "qat"],
+                "qat": {"train_dataset": "calibration", "calibration_dataset": "calibration", **qat},
+            },
+            {"stage": "compile"},
+            {"stage": "evaluate", "dataset": "validation"},
+        ],
+    }  # fmt: skip
+
+
+def test_qat_stage_and_ladder_accept_a_teacher_for_metrics_against_the_reference() -> None:
+    from ovq.config.schema import parse_pipeline
+
+    config = parse_pipeline(_unlabeled_qat_pipeline(teacher="fp32", loss="distill_cosine", freeze=["embeddings"]))
+    assert config.stages[1].teacher == "fp32"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="teacher: fp32"):
+        parse_pipeline(_unlabeled_qat_pipeline())
