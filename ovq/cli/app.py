@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from ovq import __version__
 from ovq.cli.benchmark import benchmark_cmd
+from ovq.cli.optimize import optimize_cmd
 from ovq.cli.sweep import sweep_cmd
 from ovq.errors import ConfigError, OvqError
 
@@ -379,6 +380,9 @@ def _with_user_errors(command: Callable[..., None]) -> Callable[..., None]:
 
 app.command("benchmark", help="Benchmark an IR like benchmark_app (same options and definitions).")(
     _with_user_errors(benchmark_cmd)
+)
+app.command("optimize", help="Search for the fastest deployment that holds an accuracy budget (and SLA).")(
+    _with_user_errors(optimize_cmd)
 )
 
 app.command("sweep", help="Run a grid of pipeline variations (locally or on Ray) and write one sweep report.")(

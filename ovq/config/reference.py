@@ -22,12 +22,14 @@ from ovq.config.schema import (
     MetricBudget,
     MetricSpec,
     ModelSource,
+    OptimizeStage,
     PipelineConfig,
     PrecisionStage,
     QatOptions,
     QatStage,
     QuantizeStage,
 )
+from ovq.config.stages import LatencySlaSpec, MixedPrecisionSpec, RuntimeSettingSpec
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Pipeline (top level)", PipelineConfig),
@@ -43,7 +45,11 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("stage: compress_weights", CompressWeightsStage),
     ("stage: qat", QatStage),
     ("stage: escalate", EscalateStage),
-    ("qat options (qat stage, escalate.qat)", QatOptions),
+    ("stage: optimize", OptimizeStage),
+    ("optimize.mixed_precision", MixedPrecisionSpec),
+    ("optimize.sla", LatencySlaSpec),
+    ("optimize.settings[]", RuntimeSettingSpec),
+    ("qat options (qat stage, escalate.qat, optimize.qat)", QatOptions),
     ("stage: precision", PrecisionStage),
     ("stage: compile", CompileStage),
     ("stage: evaluate", EvaluateStage),

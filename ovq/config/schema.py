@@ -30,6 +30,7 @@ from ovq.config.stages import (
     EvaluateStage,
     ExportStage,
     IgnoredScopeSpec,
+    OptimizeStage,
     PrecisionStage,
     QatOptions,
     QatStage,
@@ -61,6 +62,7 @@ __all__ = [
     "MetricBudget",
     "MetricSpec",
     "ModelSource",
+    "OptimizeStage",
     "PipelineConfig",
     "PrecisionStage",
     "QatOptions",
@@ -321,6 +323,13 @@ def _check_qat(config: PipelineConfig) -> None:
                 continue
             options: QatOptions = stage.qat
             where += ".qat"
+        elif isinstance(stage, OptimizeStage):
+            where = f"stages[{index}] (optimize)"
+            if config.budget is None:
+                raise ValueError(f"{where}: needs a budget: block (the search keeps what holds it)")
+            if stage.qat is None:
+                continue
+            options, where = stage.qat, where + ".qat"
         elif isinstance(stage, QatStage):
             options = stage
             where = f"stages[{index}] (qat)"
@@ -337,8 +346,11 @@ def _check_qat(config: PipelineConfig) -> None:
                     f"{where}.{field}: {name!r} is not defined; defined datasets: {sorted(config.datasets)}"
                 )
         first_metric = next(iter(config.budget.metrics))
-        if config.metrics[first_metric].against != "labels":
-            raise ValueError(f"{where}: the budget's first metric {first_metric!r} must compare with labels for QAT")
+        if config.metrics[first_metric].against == "reference" and options.teacher is None:
+            raise ValueError(
+                f"{where}: the budget's first metric {first_metric!r} compares with the FP32 outputs:"
+                " set teacher: fp32 (distillation), or budget a metric that compares with labels"
+            )
         if options.train_fn and options.max_steps:
             raise ValueError(f"{where}: train_fn and max_steps exclude each other")
 

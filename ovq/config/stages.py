@@ -127,7 +127,20 @@ class QatOptions(Strict):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     learning_rate: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    loss: str = Field("cross_entropy", description="cross_entropy, mse or 'package.module:function'")
+    loss: str = Field(
+        "cross_entropy",
+        description="cross_entropy, mse, distill_cosine, distill_mse (with teacher) or 'package.module:function'",
+    )
+    teacher: Literal["fp32"] | None = Field(
+        None,
+        description=(
+            "fp32: distillation for data without labels, the targets are the FP32 model's outputs"
+            " (e.g. sentence embeddings); the default loss becomes distill_cosine"
+        ),
+    )
+    freeze: list[str] = Field(
+        default_factory=list, description="regular expressions over parameter names kept fixed (e.g. 'embeddings')"
+    )
     train_fn: str | None = Field(
         None, description="'package.module:function' that trains the prepared model one epoch and returns it"
     )
@@ -178,6 +191,67 @@ class EscalateStage(Strict):
     speed_check_repeats: int = Field(3, ge=1)
     accuracy_control: AccuracyControlSpec | None = Field(None, description="knobs of the accuracy-aware PTQ rung")
     qat: QatOptions | None = Field(None, description="the QAT rung (needed when rungs include qat)")
+
+
+class RuntimeSettingSpec(Strict):
+    """One runtime setting the optimize stage measures."""
+
+    hint: Literal["latency", "throughput", "cumulative_throughput"] = "throughput"
+    num_streams: int | None = Field(None, ge=1)
+    num_requests: int | None = Field(None, ge=1)
+    num_threads: int | None = Field(None, ge=1)
+    batch_size: int = Field(1, ge=1)
+
+
+class LatencySlaSpec(Strict):
+    """A latency promise per request, e.g. p99 <= 15 ms."""
+
+    max_ms: float = Field(gt=0, description="the latency limit in milliseconds")
+    percentile: int = Field(99, ge=1, le=100, description="which latency percentile must stay under it")
+
+
+class MixedPrecisionSpec(Strict):
+    """Knobs of speed-aware mixed precision."""
+
+    ranking_subset_size: int = Field(64, ge=1, description="items used to measure each operation's error")
+    max_validations: int = Field(10, ge=1, description="validated points of the revert search at most")
+    min_saving_us: float = Field(0.0, ge=0, description="keep INT8 only where it saves more than this per inference")
+
+
+Candidate = Literal["default", "int8", "weights_int8", "mixed_precision", "qat", "nncf_accuracy_control"]
+ALL_CANDIDATES: tuple[Candidate, ...] = ("default", "int8", "weights_int8", "mixed_precision", "qat")
+
+
+class OptimizeStage(Strict):
+    """Search for the fastest variant and runtime setting that hold the budget (and an optional latency SLA)."""
+
+    stage: Literal["optimize"]
+    name: str = Field("optimized", description="name of the variant this stage produces")
+    source: str = Field("fp32", description="the FP32 variant to start from")
+    dataset: str = Field(description="calibration dataset (from datasets:)")
+    candidates: list[Candidate] = Field(
+        default_factory=lambda: list(ALL_CANDIDATES),
+        min_length=1,
+        description=(
+            "what to try, cheapest first; qat runs only when qat: options are given; add"
+            " nncf_accuracy_control to compare with NNCF's own accuracy control on the same data"
+        ),
+    )
+    subset_size: int = Field(300, ge=1, description="calibration samples for PTQ")
+    preset: Literal["performance", "mixed"] | None = None
+    model_type: Literal["transformer"] | None = None
+    reserve: float = Field(
+        0.0, ge=0, lt=1, description="share of each budget's allowed drop kept back (0.25: a safety margin)"
+    )
+    sla: LatencySlaSpec | None = Field(None, description="latency limit every chosen setting must hold")
+    settings: list[RuntimeSettingSpec] | None = Field(
+        None, description="runtime settings to measure (default: throughput, latency, throughput with 1 stream)"
+    )
+    finalists: int = Field(2, ge=1, description="budget-holding variants measured under every setting")
+    duration_s: float = Field(1.0, gt=0, description="seconds per speed measurement")
+    repeats: int = Field(3, ge=1, description="interleaved repeats of the settings measurement")
+    mixed_precision: MixedPrecisionSpec | None = None
+    qat: QatOptions | None = Field(None, description="teacher-guided QAT options; QAT is tried only when given")
 
 
 class PrecisionStage(Strict):
@@ -391,6 +465,7 @@ StageConfig = Annotated[
     | CompressWeightsStage
     | QatStage
     | EscalateStage
+    | OptimizeStage
     | PrecisionStage
     | CompileStage
     | EvaluateStage
@@ -398,7 +473,7 @@ StageConfig = Annotated[
     Field(discriminator="stage"),
 ]
 # Stages that make a new variant from an earlier one; they all come before compile.
-VariantStage = QuantizeStage | CompressWeightsStage | QatStage | EscalateStage | PrecisionStage
+VariantStage = QuantizeStage | CompressWeightsStage | QatStage | EscalateStage | OptimizeStage | PrecisionStage
 
 
 def stage_kind(model: type[BaseModel]) -> str:

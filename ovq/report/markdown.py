@@ -7,6 +7,7 @@ from typing import Any
 
 from ovq.report.matrix import HEADERS as MATRIX_HEADERS
 from ovq.report.matrix import best_entries, matrix_notes, matrix_rows
+from ovq.report.optimize_section import optimize_lines
 from ovq.report.profile_view import (
     PROFILE_HEADERS,
     PROFILE_NOTE,
@@ -229,6 +230,7 @@ def render_markdown(report: ReportLike) -> str:
     lines += matrix_lines(report)
     lines += profile_lines(rows)
     lines += budget_lines(report)
+    lines += optimize_lines(report)
     stages = stage_items(report)
     if stages:
         lines += ["## Stages", ""]

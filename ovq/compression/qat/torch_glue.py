@@ -16,7 +16,9 @@ from torch import nn
 from ovq.errors import ConfigError, DataMismatchError
 
 LossFn = Callable[[Any, Any], torch.Tensor]
-LOSSES = ("cross_entropy", "mse")
+LOSSES = ("cross_entropy", "mse", "distill_mse", "distill_cosine")
+#: Losses whose targets are a teacher's outputs (the FP32 model's), not labels.
+DISTILLATION_LOSSES = ("distill_mse", "distill_cosine")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -160,7 +162,51 @@ def resolve_loss(loss: str | LossFn) -> LossFn:
         return lambda outputs, targets: nn.functional.cross_entropy(outputs, targets.reshape(-1).long())
     if loss == "mse":
         return lambda outputs, targets: nn.functional.mse_loss(outputs, targets.to(outputs.dtype).view_as(outputs))
+    if loss == "distill_mse":
+        return lambda outputs, targets: nn.functional.mse_loss(outputs, targets.to(outputs.dtype).view_as(outputs))
+    if loss == "distill_cosine":
+        return _cosine_distance
     raise ConfigError(f"unknown loss {loss!r}", hint=f"use one of {', '.join(LOSSES)} or a 'package.module:function'")
+
+
+def _cosine_distance(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean of 1 - cos(output row, teacher row): what an embedding's user compares, blind to its length."""
+    flat = outputs.reshape(outputs.shape[0], -1)
+    teacher = targets.to(outputs.dtype).reshape(flat.shape)
+    return (1.0 - nn.functional.cosine_similarity(flat, teacher, dim=1)).mean()
+
+
+def teacher_targets(module: nn.Module, items: Sequence[Any], batch_size: int) -> list[tuple[Any, np.ndarray]]:
+    """Items relabelled with ``module``'s own outputs: (inputs, teacher output), for distillation."""
+    outputs = torch_outputs(module, items, batch_size)
+    return [(model_inputs(item), output) for item, output in zip(items, outputs, strict=True)]
+
+
+def freeze_parameters(module: nn.Module, patterns: Sequence[str]) -> tuple[int, int]:
+    """Stop training the parameters whose names match any regular expression (re.search); (frozen, total).
+
+    Freezing what need not move (embedding tables, LayerNorms) cuts the optimizer's state and the
+    backward pass; an unmatched pattern is an error, not a silent no-op.
+    """
+    import re
+
+    compiled = [(pattern, re.compile(pattern)) for pattern in patterns]
+    used: set[str] = set()
+    frozen = total = 0
+    for name, parameter in module.named_parameters():
+        total += 1
+        for pattern, regex in compiled:
+            if regex.search(name):
+                parameter.requires_grad_(False)
+                used.add(pattern)
+                frozen += 1
+                break
+    unused = [pattern for pattern, _ in compiled if pattern not in used]
+    if unused:
+        raise ConfigError(
+            f"freeze: {unused} match no parameter", hint="patterns are regular expressions over parameter names"
+        )
+    return frozen, total
 
 
 def make_optimizer(

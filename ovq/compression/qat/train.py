@@ -247,6 +247,8 @@ def train_qat(
     resume: bool = False,
     seed: int = 0,
     torch_threads: int | None = None,
+    teacher: Literal["fp32"] | None = None,
+    freeze: Sequence[str] = (),
     progress: Callable[[QatProgress], None] | None = None,
     notify: MessageHook | None = None,
 ) -> QatResult:
@@ -263,6 +265,12 @@ def train_qat(
     checkpoint_dir, last.pt and best.pt are written after every epoch, and resume=True continues from
     last.pt.
 
+    teacher="fp32" trains without labels (distillation): the targets of the training items become the
+    FP32 module's own outputs, and those of the validation items the FP32 model's outputs in OpenVINO at
+    true f32 (what metrics measured against the reference expect, e.g. nearest-neighbour agreement of
+    sentence embeddings). Use it with loss "distill_cosine" or "distill_mse" (the default loss becomes
+    distill_cosine). freeze: regular expressions over parameter names kept fixed (e.g. "embeddings\\.").
+
     Raises QatBudgetError (an AccuracyBudgetError, exit code 4) when the allowance is spent first.
 
     >>> result = train_qat(model, train_data=train, validation_data=val, calibration_data=cal, max_drop=0.01)
@@ -273,6 +281,12 @@ def train_qat(
     from ovq.compression.qat.torch_glue import OPTIMIZERS, quantizer_count, resolve_loss
 
     started = time.perf_counter()
+    if teacher is not None:
+        from ovq.compression.qat.distill import with_teacher
+
+        train_data, validation_data, loss = with_teacher(
+            module, teacher, train_data, validation_data, loss, batch_size, example_input, compile_config
+        )
     if epochs < 1:
         raise ConfigError(f"epochs must be at least 1, got {epochs}")
     if train_fn is not None and max_steps is not None:
@@ -321,6 +335,12 @@ def train_qat(
             notify=notify,
         )
     prepare_s = time.perf_counter() - prepare_started
+    if freeze:
+        from ovq.compression.qat.torch_glue import freeze_parameters
+
+        frozen, total = freeze_parameters(qat_module, freeze)
+        if notify is not None:
+            notify(f"QAT: {frozen} of {total} parameter tensors frozen ({', '.join(freeze)})")
 
     run = _Run(budget, evaluator, evaluate_with, history, folder)
     if not history:

@@ -17,6 +17,7 @@ from ovq.pipeline.stages.compress_weights import CompressWeights
 from ovq.pipeline.stages.escalate import Escalate
 from ovq.pipeline.stages.evaluate import Evaluate
 from ovq.pipeline.stages.export import Export
+from ovq.pipeline.stages.optimize import Optimize
 from ovq.pipeline.stages.precision import Precision
 from ovq.pipeline.stages.qat import Qat
 from ovq.pipeline.stages.quantize import Quantize
@@ -27,6 +28,7 @@ _ADAPTERS: tuple[StageAdapter[Any], ...] = (
     CompressWeights(),
     Qat(),
     Escalate(),
+    Optimize(),
     Precision(),
     Compile(),
     Evaluate(),

@@ -105,9 +105,9 @@ def train_to_ir(ctx: RunContext, stage: QatOptions, label: str) -> tuple[ov.Mode
         example_input = recipe.example_input()
     else:
         example_input = ctx.dataset(stage.calibration_dataset)[0][0]
-    loss: Any = (
-        stage.loss if stage.loss in ("cross_entropy", "mse") else load_callable(stage.loss, base_dir=ctx.base_dir)
-    )
+    from ovq.compression.qat.torch_glue import LOSSES
+
+    loss: Any = stage.loss if stage.loss in LOSSES else load_callable(stage.loss, base_dir=ctx.base_dir)
     train_fn = load_callable(stage.train_fn, base_dir=ctx.base_dir) if stage.train_fn else None
     scope = stage.ignored_scope
     with contextlib.ExitStack() as bars:
@@ -140,6 +140,8 @@ def train_to_ir(ctx: RunContext, stage: QatOptions, label: str) -> tuple[ov.Mode
             resume=True,
             seed=stage.seed,
             torch_threads=stage.torch_threads,
+            teacher=stage.teacher,
+            freeze=stage.freeze,
             progress=_progress_to(ctx, bars, metric_name),
             notify=ctx.reporter.note,
         )

@@ -1,0 +1,110 @@
+"""The optimize search on a real tiny model: it keeps what holds the budget and the SLA, and fails closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ovq.compression.budget import Budget
+from ovq.inputs.metrics import Metric, mse, top1
+from ovq.search.optimize import NothingHoldsError, optimize
+from ovq.search.settings import LatencySla, RuntimeSetting, parse_sla
+
+TOP1 = Metric("top1", top1, True, "labels")
+FAST = {"duration_s": 0.3, "repeats": 2}
+SETTINGS = [RuntimeSetting("throughput"), RuntimeSetting("latency")]
+
+
+@pytest.fixture(scope="module")
+def outlier() -> dict[str, Any]:
+    import openvino as ov
+    import torch
+
+    from tests.tiny_models import digits_outlier_mlp
+
+    module, calibration, validation = digits_outlier_mlp()
+    model = ov.convert_model(module, example_input=torch.zeros(1, 64))
+    model.reshape([1, 64])
+    return {"model": model, "calibration": calibration[:100], "validation": validation[:150]}
+
+
+def test_the_chosen_point_holds_budget_and_sla_and_nothing_faster_does(outlier: dict[str, Any]) -> None:
+    result = optimize(
+        outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
+        sla=LatencySla(max_ms=1000.0), candidates=["default", "int8", "mixed_precision"], settings=SETTINGS, **FAST,
+    )  # fmt: skip
+    records = {record.name: record for record in result.candidates}
+    assert records["default"].status == "holds"
+    assert records["int8"].status == "misses budget"  # the outlier quantizer
+    assert records["mixed_precision"].status in ("holds", "pruned")
+    if records["mixed_precision"].status == "pruned":
+        assert "speed bound" in records["mixed_precision"].reason
+    chosen = next(e for e in result.front if e.variant == result.variant and e.setting == result.setting.to_dict())
+    assert chosen.holds_budget and chosen.holds_sla
+    measured = [e for e in result.front if e.throughput_fps is not None and e.note != "screening measurement"]
+    assert all(not (e.holds_budget and e.holds_sla) for e in measured if e.throughput_fps > chosen.throughput_fps)
+    assert result.variant in result.reason and "SLA" in result.reason
+
+    from ovq.report.optimize_section import optimize_lines
+    from ovq.search.front_plot import front_svg
+
+    story = result.to_dict()
+    text = "\n".join(optimize_lines({"stages": [{"name": "optimize", "details": {"optimize": story}}]}))
+    assert f"Chosen: **{result.variant} @ {result.setting.label}**" in text and "Measured front" in text
+    svg = front_svg(story)
+    assert svg is not None and svg.startswith("<svg") and "throughput" in svg
+
+
+def test_an_sla_nothing_meets_fails_closed_with_the_front(outlier: dict[str, Any]) -> None:
+    with pytest.raises(NothingHoldsError) as raised:
+        optimize(
+            outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
+            sla=LatencySla(max_ms=1e-4), candidates=["default"], settings=SETTINGS, **FAST,
+        )  # fmt: skip
+    assert raised.value.exit_code == 4 and "SLA" in raised.value.message
+    assert {entry["holds_sla"] for entry in raised.value.details["front"]} == {False}
+
+
+def test_a_budget_nothing_meets_fails_closed(outlier: dict[str, Any]) -> None:
+    impossible = Budget(Metric("mse", mse, False, "reference"), 0.0)
+    with pytest.raises(NothingHoldsError) as raised:
+        optimize(
+            outlier["model"], outlier["calibration"], outlier["validation"][:40], impossible,
+            candidates=["default", "int8", "weights_int8"], settings=SETTINGS, **FAST,
+        )  # fmt: skip
+    assert raised.value.exit_code == 4
+    statuses = {c["name"]: c["status"] for c in raised.value.details["candidates"]}
+    assert statuses["default"] == "misses budget" and statuses["int8"] == "misses budget"
+
+
+def test_sla_text() -> None:
+    assert parse_sla("p99<=15ms") == LatencySla(15.0, 99)
+    assert parse_sla("p90 <= 2.5") == LatencySla(2.5, 90)
+    assert parse_sla("8") == LatencySla(8.0, 99)
+    from ovq.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not understood") as raised:
+        parse_sla("fast please")
+    assert raised.value.hint is not None and "p99<=15ms" in raised.value.hint
+
+
+def test_cli_optimize_exits_4_when_nothing_holds(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ovq.cli.app import app
+    from tests.tiny_models import digits_outlier_mlp
+
+    _, calibration, _ = digits_outlier_mlp()
+    data = tmp_path / "digits.npz"
+    np.savez(data, inputs=np.concatenate([x for x, _ in calibration[:40]]), labels=[y for _, y in calibration[:40]])
+    factory = f"{Path(__file__).resolve().parents[1] / 'tiny_models.py'}:digits_outlier_mlp_module"
+    result = CliRunner().invoke(
+        app,
+        ["optimize", factory, "--data", str(data), "--budget", "mse=0", "--no-qat", "-o", str(tmp_path / "run")],
+    )
+    assert result.exit_code == 4, result.output
+    assert (tmp_path / "run" / "pipeline.yaml").is_file()
+    assert (tmp_path / "run" / "report.json").is_file()
