@@ -85,4 +85,4 @@ def test_baselines_sit_beside_the_variants(report: dict[str, Any]) -> None:
     run_dir = Path(report["run_dir"])
     for name in ("onnxruntime_fp32", "onnxruntime_int8"):
         path = Path(variants[name]["model_path"])
-        assert path.is_file() and path.parent == run_dir / "stages" / "07-benchmark", path
+        assert path.is_file() and path.parent == run_dir / "stages" / "08-benchmark", path
