@@ -133,6 +133,7 @@ def _convert_torch(module: torch.nn.Module, example_input: Any, input_shapes: Sh
     arrays = _example_arrays(example_input)
     tensors: Any = tuple(torch.from_numpy(np.asarray(a)) for a in arrays)
     if isinstance(example_input, dict):
+        _check_forward_takes(module, list(example_input))
         tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in example_input.items()}
     elif len(tensors) == 1:
         tensors = tensors[0]
@@ -145,6 +146,21 @@ def _convert_torch(module: torch.nn.Module, example_input: Any, input_shapes: Sh
             return ov.convert_model(module, example_input=tensors)
     except Exception as exc:
         raise conversion_error(exc, "the torch module", stage="export") from exc
+
+
+def _check_forward_takes(module: torch.nn.Module, names: list[str]) -> None:
+    """Named example arrays must be the module's forward() arguments: name both when they are not."""
+    import inspect
+
+    parameters = inspect.signature(module.forward).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    accepted = [name for name, p in parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = [name for name in names if name not in parameters]
+    if unknown and not takes_any:
+        raise DataMismatchError(
+            f"the data has arrays {names}, but the model's inputs are {accepted}",
+            hint="name the .npz arrays after the model's inputs, or store one array under the key 'inputs'",
+        )
 
 
 def _example_arrays(example_input: Any) -> list[Any]:

@@ -265,7 +265,12 @@ _add(
         ("bad-dynamic-shapes", "stages.0.dynamic_shapes", "static", "dynamic_shapes: Input should be 'reshape'"),
         ("bad-drop-type", "budget.metrics.top1.drop_type", "percent", "drop_type: Input should be 'absolute'"),
         ("bad-select", "budget.select", "best", "budget.select: Input should be 'fastest' or 'smallest'"),
-        ("bad-against", "metrics.top1.against", "fp32", "against: Input should be 'labels' or 'reference'"),
+        (
+            "bad-against",
+            "metrics.top1.against",
+            "fp32",
+            "against: Input should be 'labels', 'reference' or 'none'",
+        ),
         ("bad-baseline-kind", "stages.4.baselines", ["tensorflow"], "baselines[0]: Input should be 'pytorch_eager'"),
         (
             "bad-streams-word",
@@ -648,7 +653,7 @@ _add(
             lambda tmp: _file(tmp, "data.npz", (write_npz(tmp, name="full.npz").read_bytes())[:300]),
             {},
         ),
-        ("npz-wrong-key", 8, "has no array 'inputs'", _npz_arrays(images=_GOOD), {}),
+        ("npz-wrong-key", 8, "but the model's inputs are", _npz_arrays(images=_GOOD), {}),
         ("npz-pickled-objects", 6, "cannot read", _npz_arrays(inputs=np.array([{"a": 1}] * 4, dtype=object)), {}),
         (
             "npz-scalar",

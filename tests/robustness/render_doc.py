@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tests.robustness.cases import CASES
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "robustness.md"
+REPO = Path(__file__).resolve().parents[2]
+PAGE = REPO / "docs" / "reference" / "robustness.md"
 
 
 def render() -> str:
@@ -24,7 +25,9 @@ def render() -> str:
     ]
     groups: dict[str, list[str]] = {}
     for case in CASES:
-        message = case.message.replace("|", "\\|")
+        # Messages naming files of this checkout are written relative to it: the page must not depend on where
+        # the repository lies.
+        message = case.message.replace(f"{REPO}/", "").replace("|", "\\|")
         status = f" *(xfail: {case.xfail})*" if case.xfail else ""
         what = case.what.replace("|", "\\|").replace("\n", " ")
         groups.setdefault(case.group, []).append(f"| `{case.id}` | {what} | {case.exit_code} | {message}{status} |")
