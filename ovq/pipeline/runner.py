@@ -26,6 +26,7 @@ from ovq.pipeline.stages import STAGE_ADAPTERS, StageAdapter, StageResult
 from ovq.report.store import new_report, now_iso, write_report
 from ovq.runtime.artifacts import staged_dir
 from ovq.runtime.output_paths import check_output_dir
+from ovq.runtime.signals import keep_signal_stack_valid
 
 # Stands for the run folder in cached records, so a replayed stage's paths point into the run replaying it.
 RUN_DIR_TOKEN = "${RUN_DIR}"
@@ -125,6 +126,7 @@ def run_pipeline(
         raise
     finally:
         _finish(report, ctx, peers, started)
+        keep_signal_stack_valid()  # a later Ctrl-C/SIGTERM in this process must not land on a freed stack
     return report
 
 
