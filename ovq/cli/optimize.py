@@ -161,10 +161,16 @@ def optimize_cmd(
         model, data, validation, validation_limit, budgets, _pairs(metric or [], "--metric"), sla, qat, reserve
     )
     run_dir = output or Path("runs") / f"optimize-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    pipeline_file = run_dir / "pipeline.yaml"
-    pipeline_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    report = run_pipeline(pipeline_file, output_dir=run_dir, reporter=_Reporter(), cache=False)
+    from ovq.config.schema import parse_pipeline
+    from ovq.runtime.artifacts import write_text_atomic
+
+    parsed = parse_pipeline(config, source="ovq optimize")
+    try:
+        report = run_pipeline(parsed, output_dir=run_dir, base_dir=Path.cwd(), reporter=_Reporter(), cache=False)
+    finally:
+        # Beside the report (once the run owns the folder): the search as a pipeline to rerun, edit or check in.
+        if (run_dir / "report.json").is_file():
+            write_text_atomic(run_dir / "pipeline.yaml", yaml.safe_dump(config, sort_keys=False))
     story: dict[str, Any] = next(
         (s["details"]["optimize"] for s in report.get("stages", []) if "optimize" in (s.get("details") or {})), {}
     )

@@ -77,6 +77,9 @@ def run_pipeline(
     run_dir = Path(output_dir) if output_dir is not None else default_run_dir(config)
     # Before any work: a run that cannot write its results (or its cache) must not calibrate for minutes first.
     check_output_dir(run_dir, "run folder (-o)")
+    stage_cache = StageCache() if cache is True else (cache or None)
+    if stage_cache is not None:
+        check_output_dir(stage_cache.root, "stage cache folder (OVQ_CACHE_DIR)")
     digest = config_digest(config)
     report = new_report(pipeline=config.name, pipeline_file=pipeline_file, config_digest=digest)
     report["run_dir"] = str(run_dir)
@@ -87,9 +90,6 @@ def run_pipeline(
         overwrite=overwrite,
         running_report=lambda: write_report(run_dir, report),
     )
-    stage_cache = StageCache() if cache is True else (cache or None)
-    if stage_cache is not None:
-        check_output_dir(stage_cache.root, "stage cache folder (OVQ_CACHE_DIR)")
     if stage_cache is not None:
         stage_cache.remove_stale_staging()
     reporter = reporter or SilentReporter()
@@ -157,6 +157,9 @@ def _run_stages(
         except Exception as exc:
             record["status"] = "failed"
             raise StageError(f"{label} failed: {type(exc).__name__}: {exc}", stage=label) from exc
+        except run_folder.Terminated:
+            record["status"] = "failed"  # SIGTERM: a failed report, exit 143
+            raise
         except SystemExit as exc:
             # User code (a factory, a metric) called sys.exit(): a failed stage, never ovq's exit code 0.
             record["status"] = "failed"
@@ -171,6 +174,9 @@ def _run_stages(
         finally:
             record["duration_s"] = round(time.perf_counter() - stage_started, 3)
             ctx.reporter.stage_finished(record)
+            # Native libraries can leave a freed alternate signal stack behind: a SIGTERM/Ctrl-C after this
+            # stage must still reach its handler (ovq/runtime/signals.py).
+            keep_signal_stack_valid()
 
 
 def _enforce_budget(ctx: RunContext, report: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ovq.report.schema import Report
+    from ovq.report.rows import ReportLike
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,10 +23,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
 
 
-def optimize_lines(report: Report) -> list[str]:
+def optimize_lines(report: ReportLike) -> list[str]:
     """Markdown lines for every optimize stage of the report (none when there is none)."""
+    from ovq.report.schema import parse_report
+
     lines: list[str] = []
-    for stage in report.stages:
+    for stage in parse_report(report).stages:
         story = (stage.details or {}).get("optimize")
         if not isinstance(story, Mapping):
             continue

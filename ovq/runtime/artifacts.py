@@ -13,7 +13,6 @@ after a crash a reader sees either the old file or the complete new one, never a
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -30,9 +29,8 @@ if TYPE_CHECKING:
 IR_FILE = "model.xml"
 
 
-@functools.cache
 def current_umask() -> int:
-    """The process umask (read once: os.umask can only be read by setting it, racy with threads)."""
+    """The process umask, read from /proc (os.umask can only be read by setting it, which races with threads)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:

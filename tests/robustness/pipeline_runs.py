@@ -26,7 +26,12 @@ TIMING_KEYS = {
     "memory",
     "throughput_fps",
     "speedup_vs_reference",
+    "speedup_vs_default",
     "timings_s",
+    # Per-layer times and the speed warnings drawn from them are measurements too.
+    "profile",
+    "profile_s",
+    "warnings",
 }
 
 

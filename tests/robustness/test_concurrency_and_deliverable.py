@@ -66,6 +66,6 @@ def test_a_variant_with_nan_outputs_is_never_the_deliverable(tmp_path: Path) -> 
     ctx.variants["fp32"] = _variant(tmp_path, "fp32", 0.9)
     ctx.variants["nan_int8"] = _variant(tmp_path, "nan_int8", 0.95, non_finite=3)  # "scores" better, is NaN
     ctx.variants["int8"] = _variant(tmp_path, "int8", 0.85)
-    block = enforce_budget(ctx)
+    block = enforce_budget(ctx).block
     assert block["deliverable"] == "int8"
     assert block["variants"]["nan_int8"] == {"met": False, "checks": [], "disqualified": "NaN/Inf outputs on 3 items"}

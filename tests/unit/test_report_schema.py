@@ -33,15 +33,15 @@ def test_goldens_are_valid_and_writing_them_back_changes_nothing(path: Path) -> 
 
 def test_unknown_fields_survive_a_read_and_a_write(tmp_path: Path) -> None:
     document = json.loads((REPO / "tests/fixtures/reports/quickstart.json").read_text())
-    document["warnings"] = ["a newer ovq's top-level field"]
-    document["variants"][1]["profile"] = {"layers": [{"name": "conv", "ms": 0.01}]}
+    document["future_field"] = ["a newer ovq's top-level field"]
+    document["variants"][1]["future_variant_field"] = {"layers": [{"name": "conv", "ms": 0.01}]}
     document["variants"][1]["benchmark"]["energy_j"] = 1.5
     write_report(tmp_path, document)
     again = read_report(tmp_path)
-    assert again.model_extra == {"warnings": ["a newer ovq's top-level field"]}
+    assert again.model_extra == {"future_field": ["a newer ovq's top-level field"]}
     int8 = again.variant("int8")
     assert int8 is not None and int8.benchmark is not None
-    assert (int8.model_extra or {})["profile"] == {"layers": [{"name": "conv", "ms": 0.01}]}
+    assert (int8.model_extra or {})["future_variant_field"] == {"layers": [{"name": "conv", "ms": 0.01}]}
     assert (int8.benchmark.model_extra or {})["energy_j"] == 1.5
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.verdict import size_warning
 from ovq.config.stages import CompileStage
+from ovq.pipeline.compile_checks import check_int8_executes, profiling_properties
 from ovq.pipeline.default_candidate import add_default_candidate
 from ovq.pipeline.stages.base import StageAdapter, StageResult
 from ovq.runtime.compile import CompiledVariant, compile_model
@@ -45,7 +46,7 @@ def compile_options(variant: Variant, stage: CompileStage, *, profiling: bool = 
         "num_threads": stage.num_threads,
         "inference_precision": precision,
         "cache_dir": stage.cache_dir,
-        "extra": {**(overrides.get("properties") or {}), **(_profiling_properties(variant) if profiling else {})}
+        "extra": {**(overrides.get("properties") or {}), **(profiling_properties(variant) if profiling else {})}
         or None,
     }
 
@@ -86,41 +87,5 @@ class Compile(StageAdapter[CompileStage]):
                 "inference_precision": variant.compiled.inference_precision,
             }
             if variant.precision == "int8":
-                _check_int8_executes(ctx, variant)
+                check_int8_executes(ctx, variant)
         return StageResult(details=details)
-
-
-def _check_int8_executes(ctx: RunContext, variant: Variant) -> None:
-    """A variant named int8 whose compute layers all run in floating point says so (it is not INT8)."""
-    from ovq.runtime.execution_precision import execution_precision_summary
-
-    assert variant.compiled is not None and variant.compile_info is not None
-    summary = execution_precision_summary(variant.compiled.compiled)
-    # Judged on the compute-heavy layers where there are any: an int8 reorder beside f32 convolutions is not INT8.
-    if summary.compute_int8_share is not None:
-        executes_int8 = summary.compute_int8_share > 0
-    else:
-        executes_int8 = summary.layers.get("int8", 0) > 0
-    variant.compile_info["executes_int8"] = executes_int8
-    variant.compile_info["executed_precision"] = summary.compute_precision
-    if not executes_int8:
-        ctx.warn(
-            f"variant {variant.name!r} executes 0% int8: every compute layer runs in"
-            f" {summary.compute_precision or 'floating point'} (e.g. accuracy control reverted every quantized"
-            " operation); it is not an INT8 model"
-        )
-
-
-def _profiling_properties(variant: Variant) -> dict[str, Any]:
-    """PERF_COUNT, on one stream with the threads one stream of the timed model had.
-
-    A profile runs one request, which in the timed (throughput) model runs on one stream with its share of
-    the threads; one stream is what each request sees, and compiling one graph copy instead of several
-    keeps profiling cheap.
-    """
-    properties: dict[str, Any] = {"PERF_COUNT": True}
-    info = variant.compile_info or {}
-    streams, threads = info.get("num_streams"), info.get("num_threads")
-    if isinstance(streams, int) and isinstance(threads, int) and streams > 1:
-        properties |= {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(max(threads // streams, 1))}
-    return properties
