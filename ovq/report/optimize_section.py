@@ -25,14 +25,22 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 def optimize_lines(report: ReportLike) -> list[str]:
     """Markdown lines for every optimize stage of the report (none when there is none)."""
-    from ovq.report.schema import parse_report
+    from ovq.report.schema import Report
 
+    if isinstance(report, Report):
+        records = [(stage.name, stage.details or {}) for stage in report.stages]
+    else:  # a report document (possibly partial: the optimize CLI renders its own story)
+        records = [
+            (str(stage.get("name", "optimize")), stage.get("details") or {})
+            for stage in report.get("stages") or []
+            if isinstance(stage, Mapping)
+        ]
     lines: list[str] = []
-    for stage in parse_report(report).stages:
-        story = (stage.details or {}).get("optimize")
+    for name, details in records:
+        story = details.get("optimize") if isinstance(details, Mapping) else None
         if not isinstance(story, Mapping):
             continue
-        lines += [f"## Search: {stage.name}", ""]
+        lines += [f"## Search: {name}", ""]
         lines += [f"Chosen: **{story.get('variant')} @ {story.get('setting_label')}**. {story.get('reason', '')}", ""]
         if story.get("sla"):
             lines += [f"Latency SLA: {story['sla']}", ""]

@@ -194,7 +194,7 @@ def test_precision_candidates_and_peer_runtimes() -> None:
     for peer in peers:
         assert "baseline" in markdown_row(markdown, peer.name)[-1]
     assert "The FP32 model was measured at several inference precisions" in markdown
-    assert "Baselines (PyTorch eager, ONNX Runtime) are measured" in markdown
+    assert "Baselines (PyTorch eager, ONNX Runtime, LiteRT) are measured" in markdown
     fps = variant(report, "onnxruntime_int8")["benchmark"]["throughput_fps"]
     assert rows["onnxruntime_int8"].throughput_fps == fps
     assert render_html(report).count('<tr class="baseline">') == len(peers)
