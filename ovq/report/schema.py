@@ -321,6 +321,10 @@ class Report(ReportModel):
     deliverable: str | None = Field(None, description="the variant that met the budget; null if none or no budget")
     matrix: Matrix | None = Field(None, description="the benchmark matrix; null when none was configured")
     error: ReportError | None = Field(None, description="why the run failed; null when it did not")
+    datasets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="each dataset the run loaded: source, location, items, input_shapes, labeled, preprocessing",
+    )
     warnings: list[str] = Field(
         default_factory=list,
         description="what did not fail the run but must be seen (data cast, a variant that is not what its name says)",

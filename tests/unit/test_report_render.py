@@ -225,7 +225,7 @@ def test_compare_reports_maths() -> None:
     assert fps["delta"] == pytest.approx(fps_a * 0.25) and fps["ratio"] == pytest.approx(1.25)
     assert entry["metrics"]["accuracy"]["delta"] == pytest.approx(0.95 - variant(run_a, "int8")["accuracy"]["value"])
     present = {v["name"]: v["present"] for v in comparison["variants"]}
-    assert present == {"fp32": "a", "int8": "both", "int4": "b"}
+    assert present == {"fp32": "a", "int8": "both", "int4": "b", "fp32-default": "both"}
     int4 = next(v for v in comparison["variants"] if v["name"] == "int4")
     assert int4["metrics"]["throughput_fps"] == {"a": None, "b": None, "delta": None, "ratio": None}
     markdown = render_comparison_markdown(comparison)
