@@ -168,15 +168,35 @@ def pipeline_run(
 def pipeline_validate(
     pipeline_file: Annotated[Path, typer.Argument(help="the pipeline .yaml file")],
 ) -> None:
-    """Check a pipeline file without loading any model."""
+    """Check a pipeline file (or a sweep file: every combination of its grid) without loading any model."""
     from ovq.config.schema import load_pipeline
     from ovq.inputs.preflight import preflight
 
     with user_errors():
+        if _is_sweep_file(pipeline_file):
+            from ovq.sweep.plan import plan_sweep
+            from ovq.sweep.spec import load_sweep
+
+            spec, sweep_dir = load_sweep(pipeline_file)
+            # Planning validates every run's config and override path; it writes nothing.
+            runs = plan_sweep(spec, sweep_dir, Path("runs") / "sweep")
+            stdout.print(f"[green]ok[/] {pipeline_file}: sweep of {len(runs)} run(s)")
+            return
         config, base_dir = load_pipeline(pipeline_file)
         preflight(config, base_dir)
     stages = " -> ".join(stage.stage for stage in config.stages)
     stdout.print(f"[green]ok[/] {pipeline_file}: {config.name}: {stages}")
+
+
+def _is_sweep_file(path: Path) -> bool:
+    """A sweep file names pipelines and a grid instead of stages (pipelines/sweeps/*.yaml)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # load_pipeline gives the precise error
+    return isinstance(raw, dict) and "pipelines" in raw and "stages" not in raw
 
 
 @pipeline_app.command("schema")

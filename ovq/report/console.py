@@ -11,16 +11,10 @@ from ovq.report.rows import (
     ReportLike,
     budget_limit_lines,
     fmt_bytes,
-    fmt_execution,
-    fmt_latency_triplet,
-    fmt_metric,
-    fmt_metric_drop,
-    fmt_number,
-    fmt_ratio,
     fmt_reduction,
+    measured_cells,
     metric_headers,
     metric_names,
-    metric_value_and_drop,
     row_notes,
     variant_rows,
 )
@@ -61,15 +55,8 @@ def render_console_table(report: ReportLike) -> Table:
             fmt_bytes(row.size_bytes),
             fmt_reduction(row),
         ]
-        for metric in names:
-            value, drop = metric_value_and_drop(row, metric)
-            cells += [fmt_metric(value), fmt_metric_drop(drop)]
         cells += [
-            fmt_number(row.throughput_fps),
-            fmt_ratio(row.speedup),
-            *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
-            fmt_latency_triplet(row),
-            fmt_execution(row),
+            *measured_cells(row, names, with_default=with_default),
             ", ".join(n for n in row_notes(row) if n != "deliverable"),
         ]
         table.add_row(*cells, style="dim" if row.baseline else None)

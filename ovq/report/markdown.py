@@ -28,18 +28,13 @@ from ovq.report.rows import (
     budget_limit_lines,
     environment_items,
     fmt_bytes,
-    fmt_execution,
-    fmt_latency_triplet,
-    fmt_metric,
-    fmt_metric_drop,
     fmt_ms,
     fmt_number,
-    fmt_ratio,
     fmt_reduction,
     fmt_seconds,
+    measured_cells,
     metric_headers,
     metric_names,
-    metric_value_and_drop,
     null_notes,
     precision_notes,
     row_notes,
@@ -98,17 +93,7 @@ def variant_table(report: ReportLike, rows: Sequence[VariantRow]) -> str:
     for row in rows:
         name = f"**{row.label}**" if row.deliverable else row.label
         cells: list[Any] = [name, row.precision, fmt_bytes(row.size_bytes), fmt_reduction(row)]
-        for metric in names:
-            value, drop = metric_value_and_drop(row, metric)
-            cells += [fmt_metric(value), fmt_metric_drop(drop)]
-        cells += [
-            fmt_number(row.throughput_fps),
-            fmt_ratio(row.speedup),
-            *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
-            fmt_latency_triplet(row),
-            fmt_execution(row),
-            ", ".join(row_notes(row)) or DASH,
-        ]
+        cells += [*measured_cells(row, names, with_default=with_default), ", ".join(row_notes(row)) or DASH]
         body.append(cells)
     return table(headers, body, align="ll" + "r" * (len(headers) - 4) + "ll")
 

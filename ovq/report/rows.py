@@ -426,3 +426,20 @@ def precision_notes(report: ReportLike, rows: Sequence[VariantRow]) -> list[str]
             f"({fastest.inference_precision}, {fmt_number(fastest.throughput_fps)} FPS)."
         )
     return notes
+
+
+def measured_cells(row: VariantRow, metric_names: Sequence[str], *, with_default: bool) -> list[str]:
+    """The variant-table cells the console and report.md share: every metric and its drop, FPS, speed-ups,
+    latencies and what executed (HTML formats the same values with its own markup)."""
+    cells: list[str] = []
+    for metric in metric_names:
+        value, drop = metric_value_and_drop(row, metric)
+        cells += [fmt_metric(value), fmt_metric_drop(drop)]
+    return [
+        *cells,
+        fmt_number(row.throughput_fps),
+        fmt_ratio(row.speedup),
+        *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
+        fmt_latency_triplet(row),
+        fmt_execution(row),
+    ]
