@@ -66,6 +66,11 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *_EXPORTS]
 
+# OpenVINO's and NNCF's usage telemetry forks from a thread and can hang the process at exit (see the module).
+from ovq.runtime.telemetry import silence_vendor_telemetry  # noqa: E402
+
+silence_vendor_telemetry()
+
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)

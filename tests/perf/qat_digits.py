@@ -21,8 +21,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("OPENVINO_TELEMETRY_DISABLE", "1")
-os.environ.setdefault("NNCF_TELEMETRY_DISABLE", "1")
 
 
 def main() -> int:
