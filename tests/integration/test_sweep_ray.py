@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from ovq.nightly.history import HistoryStore  # noqa: E402
 from ovq.nightly.runner import run_nightly  # noqa: E402
-from ovq.sweep.executors import LocalExecutor  # noqa: E402
+from ovq.sweep.executors import LocalExecutor, SweepInterrupted  # noqa: E402
 from ovq.sweep.nightly import nightly_fan_out  # noqa: E402
 from ovq.sweep.ray_executor import NODE_RESOURCE, RayExecutor  # noqa: E402
 from ovq.sweep.runner import run_sweep  # noqa: E402
@@ -117,3 +119,33 @@ def test_nightly_through_ray_records_history_in_the_driver_and_keeps_user_errors
     assert sorted(run.pipeline for run in history.list()) == ["bad", "good"]
     report = json.loads((tmp_path / "nightly" / "good" / "report.json").read_text())
     assert report["status"] == "succeeded" and report["variants"][1]["benchmark"]["throughput_fps"] > 0
+
+
+def test_ctrl_c_on_a_cluster_cancels_the_tasks_in_flight_and_reports_what_finished(
+    cluster: tuple[Cluster, list[Any]], tmp_path: Path
+) -> None:
+    pipeline = write_tiny_pipeline(tmp_path)
+    sweep_file = write_sweep(tmp_path, EIGHT_RUNS, pipelines=[pipeline.name])
+    out = tmp_path / "out"
+    first: list[str] = []
+
+    def press_ctrl_c(task: RunTask, result: RunResult) -> None:
+        if not first:
+            first.append(task.run_id)
+            signal.raise_signal(signal.SIGINT)  # a real SIGINT, delivered to the driver's process
+
+    with pytest.raises(SweepInterrupted):
+        run_sweep(sweep_file, out_dir=out, executor=RayExecutor(), cache=False, on_result=press_ctrl_c)
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["status"] == "interrupted" and sweep["exit_code"] == 130
+    finished = sweep["finished_runs"]
+    assert first[0] in finished and len(finished) < 8
+    statuses = {run["run_id"]: run["status"] for run in sweep["runs"]}
+    assert all(statuses[run_id] == "cancelled" for run_id in statuses if run_id not in finished)
+    assert any(f"{len(finished)} of 8 runs finished" in note for note in sweep["notes"])
+    # Cancelled means stopped: every node's ovq_node slot is free again (no run of the sweep still holds one).
+    total = ray.cluster_resources()[NODE_RESOURCE]
+    deadline = time.monotonic() + 3  # the 6+ runs left would hold slots for longer than this had they gone on
+    while time.monotonic() < deadline and ray.available_resources().get(NODE_RESOURCE, 0) < total:
+        time.sleep(0.5)
+    assert ray.available_resources().get(NODE_RESOURCE, 0) == total
