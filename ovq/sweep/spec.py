@@ -18,7 +18,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from ovq.config.schema import Strict, describe_validation_error
+from ovq.config.schema import Strict
+from ovq.config.validation_messages import describe_validation_error
+from ovq.config.yaml_loader import load_yaml
 from ovq.errors import ConfigError, InputFileError
 
 Collect = Literal["none", "deliverable", "all"]
@@ -52,7 +54,9 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     if not file.is_file():
         raise InputFileError(f"sweep file not found: {file}", hint="pass the path to a sweep .yaml file")
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = load_yaml(file.read_text(encoding="utf-8"))  # the pipeline files' dialect: duplicate keys refused
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc.message}", hint=exc.hint) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}", hint="check indentation and quoting") from None
     if not isinstance(raw, dict):
@@ -61,7 +65,7 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(
-            f"{file}: {describe_validation_error(exc)}",
+            f"{file}: {describe_validation_error(exc, SweepSpec)}",
             hint="a sweep file has name, pipelines, set, grid, collect, tasks_per_node (docs/how-to/sweeps.md)",
         ) from None
     return spec, file.resolve().parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,19 @@ def test_the_example_sweep_file_plans_eight_runs(repo: Path, tmp_path: Path) -> 
     tasks = plan_sweep(spec, folder, tmp_path)
     assert len(tasks) == 8
     assert all(task.config["stages"][-1]["duration_s"] == 2 for task in tasks)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # A typo is listed against the sweep file's own fields, not a pipeline's.
+        ("name: s\npipelines: [p.yaml]\ngird: {}\n", "gird: unknown field; did you mean 'grid'? allowed: collect"),
+        # The pipeline files' YAML dialect: the second of two equal keys is refused, not silently kept.
+        ("name: s\npipelines: [p.yaml]\nname: t\n", "line 3: duplicate key 'name' (first given on line 1)"),
+    ],
+)
+def test_a_bad_sweep_file_is_one_config_error_naming_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_sweep(path)
