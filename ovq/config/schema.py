@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from ovq.config.images import ImagePreprocess
@@ -38,8 +37,8 @@ from ovq.config.stages import (
     check_matrix,
 )
 from ovq.config.validation_messages import describe_validation_error
-from ovq.config.yaml_loader import load_yaml
-from ovq.errors import ConfigError, InputFileError
+from ovq.config.yaml_loader import read_config_file
+from ovq.errors import ConfigError
 
 # Re-exported: the whole pipeline schema is importable from ovq.config.schema.
 __all__ = [
@@ -437,26 +436,7 @@ def _check_stage_order(config: PipelineConfig) -> None:
 def load_pipeline(path: str | Path) -> tuple[PipelineConfig, Path]:
     """Read and validate a pipeline file; returns the config and the folder relative paths resolve against."""
     file = Path(path)
-    if file.is_dir():
-        raise InputFileError(f"pipeline file {file} is a directory", hint="pass the path to a .yaml pipeline file")
-    if not file.is_file():
-        raise InputFileError(f"pipeline file not found: {file}", hint="pass the path to a .yaml pipeline file")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(
-            f"pipeline file {file} is not UTF-8 text (byte {exc.start}: {exc.reason})",
-            hint="save the pipeline file as UTF-8 YAML",
-        ) from None
-    except OSError as exc:
-        raise InputFileError(f"cannot read pipeline file {file}: {exc.strerror}") from None
-    try:
-        raw = load_yaml(text)
-    except ConfigError as exc:
-        raise ConfigError(f"{file}: {exc.message}", hint=exc.hint) from None
-    except yaml.YAMLError as exc:
-        problem = " ".join(str(exc).split())
-        raise ConfigError(f"{file}: not valid YAML: {problem}", hint="check indentation and quoting") from None
+    raw = read_config_file(file, what="pipeline file", hint="pass the path to a .yaml pipeline file")
     return parse_pipeline(raw, source=str(file)), file.resolve().parent
 
 

@@ -6,12 +6,14 @@ with the second) and reads `1e-4` as a string (YAML 1.1 wants `1.0e-4`); both su
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ovq.errors import ConfigError
+from ovq.errors import ConfigError, InputFileError
 
 
 class PipelineLoader(yaml.SafeLoader):
@@ -45,3 +47,47 @@ PipelineLoader.add_implicit_resolver(
 def load_yaml(text: str) -> Any:
     """Parse pipeline YAML; duplicate keys raise ConfigError naming the line."""
     return yaml.load(text, Loader=PipelineLoader)
+
+
+def _refuse_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ConfigError(f"duplicate key {duplicates[0]!r}", hint="remove one of them; JSON would keep only the last")
+    return dict(pairs)
+
+
+def read_config_file(path: str | Path, *, what: str, hint: str) -> Any:
+    """Read and parse a YAML (or, by its .json suffix, JSON) file that configures ovq; one-line errors.
+
+    ``what`` names the file in messages ("pipeline file", "sweep file", "baseline file"); ``hint`` says
+    what to pass instead when the path is wrong. Every kind of file ovq reads this way gets the same
+    errors: missing, a directory, not UTF-8, unreadable, not valid YAML/JSON, a duplicate key.
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise InputFileError(f"{what} {file} is a directory", hint=hint)
+    if not file.is_file():
+        raise InputFileError(f"{what} not found: {file}", hint=hint)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{what} {file} is not UTF-8 text (byte {exc.start}: {exc.reason})", hint="save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read {what} {file}: {exc.strerror}") from None
+    if file.suffix.lower() == ".json":
+        try:
+            return json.loads(text, object_pairs_hook=_refuse_duplicate_json_keys)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{file}: not valid JSON: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc.message}", hint=exc.hint) from None
+    try:
+        return load_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc.message}", hint=exc.hint) from None
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ConfigError(f"{file}: not valid YAML: {problem}", hint="check indentation and quoting") from None

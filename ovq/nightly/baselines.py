@@ -17,18 +17,16 @@ A report.json can also serve as a pinned file by itself.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ovq.config.validation_messages import describe_validation_error
-from ovq.config.yaml_loader import load_yaml
+from ovq.config.yaml_loader import read_config_file
 from ovq.errors import ConfigError, InputFileError
 from ovq.report.schema import Benchmark, Report, ReportFormatError, VariantReport, parse_report
 
@@ -255,19 +253,7 @@ def _spread(benchmark: Benchmark) -> float | None:
 
 
 def _read_document(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputFileError(f"baseline file {path} does not exist") from exc
-    except OSError as exc:
-        raise InputFileError(f"cannot read baseline file {path}: {exc}") from exc
-    try:
-        # YAML in the pipeline files' dialect: a duplicate key is an error, not a silently dropped pin.
-        return json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc.message}", hint=exc.hint) from None
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
+    return read_config_file(path, what="baseline file", hint="pass a pinned baseline .yaml or a report.json")
 
 
 def _parse_pinned(document: Mapping[str, Any], path: Path) -> Report:

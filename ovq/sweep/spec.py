@@ -15,13 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from ovq.config.schema import Strict
 from ovq.config.validation_messages import describe_validation_error
-from ovq.config.yaml_loader import load_yaml
-from ovq.errors import ConfigError, InputFileError
+from ovq.config.yaml_loader import read_config_file
+from ovq.errors import ConfigError
 
 Collect = Literal["none", "deliverable", "all"]
 
@@ -51,14 +50,7 @@ class SweepSpec(Strict):
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     """Read and validate a sweep file; returns the spec and the folder its relative paths resolve against."""
     file = Path(path)
-    if not file.is_file():
-        raise InputFileError(f"sweep file not found: {file}", hint="pass the path to a sweep .yaml file")
-    try:
-        raw = load_yaml(file.read_text(encoding="utf-8"))  # the pipeline files' dialect: duplicate keys refused
-    except ConfigError as exc:
-        raise ConfigError(f"{file}: {exc.message}", hint=exc.hint) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}", hint="check indentation and quoting") from None
+    raw = read_config_file(file, what="sweep file", hint="pass the path to a sweep .yaml file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping with name, pipelines and grid")
     try:
