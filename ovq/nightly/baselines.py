@@ -183,7 +183,11 @@ def load_pinned_baselines(path: str | Path, tolerances: Tolerances | None = None
         pipeline_tolerances = file_tolerances.merged(pinned.tolerances)
         if pinned.report is not None:
             report_path = (path.parent / pinned.report).resolve()
-            report = _read_document(report_path)
+            report = read_config_file(
+                report_path,
+                what=f"report pinned by {path} (pipelines.{name}.report)",
+                hint=f"pipelines.{name}.report is relative to {path.parent}; point it at a report.json written by ovq",
+            )
             if not isinstance(report, Mapping):
                 raise ConfigError(f"{report_path}: a pinned report must be a JSON object")
             pipelines[name] = baseline_from_report(

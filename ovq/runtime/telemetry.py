@@ -7,81 +7,104 @@ exit for ever: an ``ovq sweep`` that had written its report hung at exit with tw
 here, 2026-12-02). ovq also promises no network traffic at run time. Set ``OVQ_VENDOR_TELEMETRY=1`` to
 leave the libraries' own consent (``opt_in_out``) in charge.
 
-The switch costs nothing at ``import ovq``: an import hook waits for ``openvino_telemetry`` to be imported
-(by NNCF or by ``openvino.convert_model``) and only then turns the consent of its one ``Telemetry``
-instance off, including after a library re-initialises it.
+How: the library's consent check (``OptInChecker.check``) answers "declined", as it does for a user who
+ran ``opt_in_out --opt_out``, so every ``Telemetry`` initialisation (NNCF's at import, OVC's at each
+``convert_model``) keeps consent off and writes no client-id or statistics file. The switch costs
+almost nothing at ``import ovq``: a finder on ``sys.meta_path`` waits for ``openvino_telemetry`` to be
+imported and patches it then.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
 
 OPT_IN_VARIABLE = "OVQ_VENDOR_TELEMETRY"
-_MODULE = "openvino_telemetry"
-_PATCHED = "_ovq_consent_off"
+_PACKAGE = "openvino_telemetry"
+_CHECKER_MODULE = "openvino_telemetry.utils.opt_in_checker"
+_PATCHED = "_ovq_declined"
 
 
 def vendor_telemetry_allowed() -> bool:
     return os.environ.get(OPT_IN_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _turn_consent_off(module: ModuleType) -> None:
-    telemetry_class: Any = getattr(module, "Telemetry", None)
-    if telemetry_class is None or getattr(telemetry_class, _PATCHED, False):
+def _decline(checker_module: ModuleType) -> None:
+    """Make the consent check answer DECLINED, and turn off an instance made before ovq was imported."""
+    checker: Any = getattr(checker_module, "OptInChecker", None)
+    declined = getattr(getattr(checker_module, "ConsentCheckResult", None), "DECLINED", None)
+    if checker is None or declined is None or getattr(checker, _PATCHED, False):
         return
-    original_init = telemetry_class.init
 
-    def init_without_consent(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        self.consent = False
+    def check(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return declined
 
-    telemetry_class.init = init_without_consent
-    setattr(telemetry_class, _PATCHED, True)
-    # An instance made before ovq was imported (the class is a singleton): its name is mangled by the metaclass.
+    checker.check = check
+    setattr(checker, _PATCHED, True)
+    main = sys.modules.get(f"{_PACKAGE}.main")
+    telemetry_class = getattr(main, "Telemetry", None)
+    # The class is a singleton; its metaclass keeps the one instance under this (name-mangled) attribute.
     instance = getattr(telemetry_class, "_SingletonMetaClass__single_instance", None)
     if instance is not None:
         instance.consent = False
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds nothing itself; wraps the real loader of ``openvino_telemetry`` to patch it once executed."""
+class _DeclineOnImport:
+    """A meta-path finder that finds nothing itself: it wraps the real loader of the consent-check module.
+
+    It stays on ``sys.meta_path`` after its work is done (inert), because removing an entry while another
+    thread walks the list would make that thread skip a finder.
+    """
+
+    def __init__(self) -> None:
+        self.done = False
+        self._lock = threading.Lock()
+        self._real_loader: Any = None
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != _MODULE:
+    ) -> ModuleSpec | None:
+        if self.done or fullname != _CHECKER_MODULE:
             return None
         for finder in sys.meta_path:
-            if finder is self:
+            if finder is self or isinstance(finder, _DeclineOnImport) or not hasattr(finder, "find_spec"):
                 continue
-            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
+            spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
-                self._real_loader = spec.loader
-                spec.loader = self
+                with self._lock:
+                    self._real_loader = spec.loader
+                spec.loader = self  # type: ignore[assignment]
                 return spec
         return None
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._real_loader.create_module(spec)
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        created: ModuleType | None = self._real_loader.create_module(spec)
+        return created
 
     def exec_module(self, module: ModuleType) -> None:
-        self._real_loader.exec_module(module)
-        _turn_consent_off(module)
-        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self]
+        real = self._real_loader
+        # The module keeps its own loader (importlib.resources, get_source and reload go through it).
+        module.__loader__ = real
+        if module.__spec__ is not None:
+            module.__spec__.loader = real
+        real.exec_module(module)
+        _decline(module)
+        self.done = True
 
 
 def silence_vendor_telemetry() -> None:
     """Turn OpenVINO/NNCF telemetry off in this process now or whenever it is imported (idempotent)."""
     if vendor_telemetry_allowed():
         return
-    module = sys.modules.get(_MODULE)
-    if module is not None:
-        _turn_consent_off(module)
-    elif not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport())
+    checker_module = sys.modules.get(_CHECKER_MODULE)
+    if checker_module is not None and hasattr(checker_module, "OptInChecker"):
+        _decline(checker_module)
+    elif not any(isinstance(finder, _DeclineOnImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _DeclineOnImport())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +21,9 @@ NNCF_CONSENT = (
 )
 
 
-def _run(code: str, **env: str) -> str:
-    environment = {key: value for key, value in os.environ.items() if key != "OVQ_VENDOR_TELEMETRY"} | env
+def _run(code: str, **env: str | Path) -> str:
+    environment = {key: value for key, value in os.environ.items() if key != "OVQ_VENDOR_TELEMETRY"}
+    environment |= {key: str(value) for key, value in env.items()}
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
     )
@@ -35,12 +37,26 @@ def test_consent_is_off_whichever_library_is_imported_first(order: str) -> None:
     assert _run(imports + NNCF_CONSENT).split() == ["nncf", "False", "ovc", "False"]
 
 
+def test_nothing_is_written_to_the_home_folder(tmp_path: Path) -> None:
+    # A declined consent check writes no client id or usage statistics (~/intel/openvino_ga_cid, stats).
+    _run("import ovq\nimport nncf\n" + NNCF_CONSENT, HOME=tmp_path)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def test_the_patched_package_keeps_its_own_loader() -> None:
+    code = (
+        "import ovq, importlib.resources, openvino_telemetry.utils.opt_in_checker as m\n"
+        "print(type(m.__loader__).__name__, len(list(importlib.resources.files('openvino_telemetry').iterdir())) > 0)"
+    )
+    assert _run(code).split() == ["SourceFileLoader", "True"]
+
+
 def test_import_ovq_does_not_import_the_telemetry_package() -> None:
     # The switch is an import hook: `import ovq` (and `ovq --help`) must not pay for openvino_telemetry.
     assert _run("import sys, ovq; print('openvino_telemetry' in sys.modules)").split() == ["False"]
 
 
 def test_users_can_opt_back_in() -> None:
-    code = "import ovq, openvino_telemetry as t; print(hasattr(t.Telemetry, '_ovq_consent_off'))"
+    code = "import ovq, openvino_telemetry.utils.opt_in_checker as m; print(hasattr(m.OptInChecker, '_ovq_declined'))"
     out = _run(code, OVQ_VENDOR_TELEMETRY="1")
     assert out.split() == ["False"]

@@ -10,6 +10,8 @@ from ovq.pipeline.stages.base import StageAdapter, StageResult
 from ovq.pipeline.stages.under_budget import accuracy_aware_quantize
 
 if TYPE_CHECKING:
+    from nncf import IgnoredScope
+
     from ovq.pipeline.context import RunContext
 
 
@@ -20,7 +22,7 @@ class _PtqOptions(TypedDict):
     preset: str | None
     model_type: str | None
     fast_bias_correction: bool
-    ignored_scope: Any
+    ignored_scope: IgnoredScope | None
     weights_granularity: str | None
 
 
