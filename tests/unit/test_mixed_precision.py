@@ -133,3 +133,16 @@ def test_a_point_that_must_beat_the_default_never_reverts_everything(outlier: di
     assert result.front[1].label == "revert top 2"  # the feasibility check comes first
     assert result.met and result.reverted == [FC2]
     assert set(quantized_operations(result.model)) == {FC1, FC3}
+
+
+def test_points_not_clearly_faster_than_what_they_must_beat_are_not_validated(outlier: dict[str, Any]) -> None:
+    # A speed margin of 10x: no prefix (not even plain INT8, ~9 us against 12-21 us at the default) is
+    # estimated that much faster than the default, so only the starting point is validated.
+    speeds = {name: OperationSpeed(name, 1.0, 1.1, (), ()) for name in (FC1, FC2, FC3)}
+    with pytest.raises(MixedPrecisionBudgetError) as raised:
+        speed_aware_quantize(
+            outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
+            quantized_model=outlier["quantized"], speeds=speeds, min_speedup=1.0, speed_margin=10.0,
+        )  # fmt: skip
+    assert [point.label for point in raised.value.result.front] == ["plain PTQ"]
+    assert raised.value.result.knobs["speed_margin"] == 10.0
