@@ -146,3 +146,4 @@ def test_points_not_clearly_faster_than_what_they_must_beat_are_not_validated(ou
         )  # fmt: skip
     assert [point.label for point in raised.value.result.front] == ["plain PTQ"]
     assert raised.value.result.knobs["speed_margin"] == 10.0
+    assert "speed bound" in raised.value.result.knobs["speed_pruned"]  # optimize records it as pruned
