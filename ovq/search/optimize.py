@@ -267,9 +267,12 @@ def optimize(
                 built = _nncf_accuracy_control(model, calibration, validation, budget_list, reference, subset_size,
                                                model_type, preset)  # fmt: skip
         except AccuracyBudgetError as error:
+            details = getattr(error, "details", {}) or {}
+            # Mixed precision with no point estimated fast enough to win validated nothing: pruned, not missed.
+            pruned = details.get("knobs", {}).get("speed_pruned")
             records[name] = CandidateRecord(
-                name, "misses budget", error.message, build_s=time.perf_counter() - clock,
-                details=getattr(error, "details", {}) or {},
+                name, "pruned" if pruned else "misses budget", pruned or error.message,
+                build_s=time.perf_counter() - clock, details=details,
             )  # fmt: skip
             say(f"  {name}: {error.message}")
             timings[name] = time.perf_counter() - clock

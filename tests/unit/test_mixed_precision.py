@@ -105,11 +105,45 @@ def test_leaves_out_an_operation_that_is_slower_in_int8(outlier: dict[str, Any])
 
 def test_fails_closed_with_the_front_when_nothing_holds(outlier: dict[str, Any]) -> None:
     impossible = Budget(Metric("mse", mse, False, "reference"), 0.0)
+    speeds = {name: OperationSpeed(name, 1.0, 5.0, (), ()) for name in (FC1, FC2, FC3)}  # none left out
     with pytest.raises(MixedPrecisionBudgetError) as raised:
         speed_aware_quantize(
             outlier["model"], outlier["calibration"], outlier["validation"][:50], impossible,
             quantized_model=outlier["quantized"], deploy_properties={"INFERENCE_PRECISION_HINT": "bf16"},
+            speeds=speeds,
         )  # fmt: skip
     assert raised.value.exit_code == 4
     front = raised.value.result.front
     assert front and not any(point.met for point in front)
+    # The most-reverted point is validated first; it misses, so no shorter prefix is tried.
+    assert [point.label for point in front] == ["plain PTQ", "revert top 3"]
+    assert "still misses" in raised.value.result.knobs["stopped"]
+
+
+def test_a_point_that_must_beat_the_default_never_reverts_everything(outlier: dict[str, Any]) -> None:
+    # Reverting every operation is the default-precision model itself: with min_speedup 1.0 it cannot win,
+    # so the search validates at most all-but-one reverted (here first, then the prefixes below it). Savings
+    # of 0.1 us keep every prefix estimated faster than the default (profiled: INT8 ~9 us, default 12-21 us).
+    speeds = {name: OperationSpeed(name, 1.0, 1.1, (), ()) for name in (FC1, FC2, FC3)}
+    result = speed_aware_quantize(
+        outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
+        quantized_model=outlier["quantized"], speeds=speeds, min_speedup=1.0,
+    )  # fmt: skip
+    assert max(point.reverted for point in result.front) == 2
+    assert result.front[1].label == "revert top 2"  # the feasibility check comes first
+    assert result.met and result.reverted == [FC2]
+    assert set(quantized_operations(result.model)) == {FC1, FC3}
+
+
+def test_points_not_clearly_faster_than_what_they_must_beat_are_not_validated(outlier: dict[str, Any]) -> None:
+    # A speed margin of 10x: no prefix (not even plain INT8, ~9 us against 12-21 us at the default) is
+    # estimated that much faster than the default, so only the starting point is validated.
+    speeds = {name: OperationSpeed(name, 1.0, 1.1, (), ()) for name in (FC1, FC2, FC3)}
+    with pytest.raises(MixedPrecisionBudgetError) as raised:
+        speed_aware_quantize(
+            outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
+            quantized_model=outlier["quantized"], speeds=speeds, min_speedup=1.0, speed_margin=10.0,
+        )  # fmt: skip
+    assert [point.label for point in raised.value.result.front] == ["plain PTQ"]
+    assert raised.value.result.knobs["speed_margin"] == 10.0
+    assert "speed bound" in raised.value.result.knobs["speed_pruned"]  # optimize records it as pruned
