@@ -133,6 +133,7 @@ def speed_aware_quantize(
     speeds: Mapping[str, OperationSpeed] | None = None,
     min_speedup: float | None = None,
     speed_margin: float = 0.10,
+    totals_us: tuple[float, float] | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> MixedPrecisionResult:
     """INT8 where it is faster than the default precision, float where accuracy is cheapest to buy back.
@@ -151,6 +152,9 @@ def speed_aware_quantize(
     closer than that the interleaved benchmark cannot tell it from the point it must beat (measured on a
     shared 2-core machine: the same bf16 MiniLM read 1.06x, 1.08x and 1.11x itself, and a point 40 of 42
     operations reverted, estimated 1.05x, was picked over bf16 on such noise).
+
+    ``totals_us``: with ``speeds``, the (INT8, default-precision) whole-model latencies of the same profile;
+    both given, nothing is profiled here.
 
     Raises MixedPrecisionBudgetError (exit code 4, with the front) when no validated point holds.
     """
@@ -176,6 +180,8 @@ def speed_aware_quantize(
         raise ConfigError("speed_aware_quantize needs at least one budget and validation data")
     if not 0.0 <= reserve < 1.0:
         raise ConfigError(f"reserve must be in [0, 1), got {reserve}")
+    if speed_margin < 0.0:
+        raise ConfigError(f"speed_margin must be >= 0, got {speed_margin}")
     refuse_if_compressed(model)
     to_inputs = transform or _inputs_of
     inputs = [to_inputs(item) for item in validation]
@@ -215,8 +221,12 @@ def speed_aware_quantize(
     clock = time.perf_counter()
     say(f"profiling {len(names)} quantized operations: INT8 vs the default precision")
     profile_properties = {k: v for k, v in deploy.items() if k not in _SCHEDULING}
-    int8_layers = profile_compiled(quantized_model, inputs[0], properties=profile_properties)
-    default_layers = profile_compiled(model, inputs[0], properties=profile_properties)
+    if speeds is not None and totals_us is not None:
+        int8_total, default_total = totals_us
+    else:
+        int8_layers = profile_compiled(quantized_model, inputs[0], properties=profile_properties)
+        default_layers = profile_compiled(model, inputs[0], properties=profile_properties)
+        int8_total, default_total = total_us(int8_layers), total_us(default_layers)
     if speeds is None:
         measured = operation_speeds(
             int8_layers,
@@ -228,7 +238,6 @@ def speed_aware_quantize(
         )
         speeds = pooled_by_signature(measured, operation_signatures(model, names))
     speeds = {name: speeds.get(name, OperationSpeed(name, None, None, (), ())) for name in names}
-    int8_total = total_us(int8_layers)
     timings["profile"] = time.perf_counter() - clock
 
     def saving(name: str) -> float:
@@ -285,7 +294,7 @@ def speed_aware_quantize(
         reachable = len(order)
         if min_speedup is not None:
             # Prefix latencies grow with k: only the prefixes estimated fast enough can still win.
-            limit = total_us(default_layers) / (min_speedup * (1.0 + speed_margin))
+            limit = default_total / (min_speedup * (1.0 + speed_margin))
             while reachable > 0 and estimated_latency([*left_out, *order[:reachable]]) > limit:
                 reachable -= 1
             if min_speedup >= 1.0 and reachable == len(order):
@@ -355,7 +364,7 @@ def speed_aware_quantize(
             "reserve": reserve,
             "max_validations": max_validations,
             "estimated_int8_latency_us": int8_total,
-            "estimated_default_latency_us": total_us(default_layers),
+            "estimated_default_latency_us": default_total,
             "quantized_operations": len(names),
             "min_speedup": min_speedup,
             "speed_margin": speed_margin,

@@ -16,6 +16,7 @@ from ovq.compression.fq_revert import keep_float_weights, quantized_operations, 
 from ovq.compression.mixed_precision import MixedPrecisionBudgetError, speed_aware_quantize
 from ovq.compression.op_speed import OperationSpeed, operation_aliases, operation_speeds, profile_compiled
 from ovq.compression.ptq import quantize
+from ovq.errors import ConfigError
 from ovq.inputs.metrics import Metric, mse, top1
 
 FC1, FC2, FC3 = (f"__module.fc{i}/aten::linear/MatMul" for i in (1, 2, 3))
@@ -123,11 +124,13 @@ def test_fails_closed_with_the_front_when_nothing_holds(outlier: dict[str, Any])
 def test_a_point_that_must_beat_the_default_never_reverts_everything(outlier: dict[str, Any]) -> None:
     # Reverting every operation is the default-precision model itself: with min_speedup 1.0 it cannot win,
     # so the search validates at most all-but-one reverted (here first, then the prefixes below it). Savings
-    # of 0.1 us keep every prefix estimated faster than the default (profiled: INT8 ~9 us, default 12-21 us).
+    # of 0.1 us keep every prefix estimated faster than the default. The whole-model totals are given (as
+    # profiled once: INT8 ~9 us, default 12-21 us): profiling this tiny model again could put the two within
+    # the 10% speed margin on a busy machine, and then no prefix would be reachable.
     speeds = {name: OperationSpeed(name, 1.0, 1.1, (), ()) for name in (FC1, FC2, FC3)}
     result = speed_aware_quantize(
         outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
-        quantized_model=outlier["quantized"], speeds=speeds, min_speedup=1.0,
+        quantized_model=outlier["quantized"], speeds=speeds, totals_us=(9.0, 15.0), min_speedup=1.0,
     )  # fmt: skip
     assert max(point.reverted for point in result.front) == 2
     assert result.front[1].label == "revert top 2"  # the feasibility check comes first
@@ -142,8 +145,17 @@ def test_points_not_clearly_faster_than_what_they_must_beat_are_not_validated(ou
     with pytest.raises(MixedPrecisionBudgetError) as raised:
         speed_aware_quantize(
             outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
-            quantized_model=outlier["quantized"], speeds=speeds, min_speedup=1.0, speed_margin=10.0,
+            quantized_model=outlier["quantized"], speeds=speeds, totals_us=(9.0, 15.0), min_speedup=1.0,
+            speed_margin=10.0,
         )  # fmt: skip
     assert [point.label for point in raised.value.result.front] == ["plain PTQ"]
     assert raised.value.result.knobs["speed_margin"] == 10.0
     assert "speed bound" in raised.value.result.knobs["speed_pruned"]  # optimize records it as pruned
+
+
+def test_a_negative_speed_margin_is_refused(outlier: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="speed_margin must be >= 0"):
+        speed_aware_quantize(
+            outlier["model"], outlier["calibration"], outlier["validation"], Budget(TOP1, 0.03),
+            quantized_model=outlier["quantized"], speed_margin=-0.5,
+        )  # fmt: skip
