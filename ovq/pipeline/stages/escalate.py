@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ovq.config.stages import EscalateStage
 from ovq.errors import AccuracyBudgetError
 from ovq.pipeline.stages.base import StageAdapter, StageResult
-from ovq.pipeline.stages.under_budget import Ladder
+from ovq.pipeline.stages.under_budget import Ladder, qat_cache_key_parts
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -30,9 +30,7 @@ class Escalate(StageAdapter[EscalateStage]):
     def cache_key_parts(self, ctx: RunContext, config: EscalateStage) -> dict[str, Any]:
         parts = super().cache_key_parts(ctx, config)
         if config.qat is not None and "qat" in config.rungs:
-            parts["source"] = ctx.source_digest()
-            parts["train"] = ctx.dataset_digest(config.qat.train_dataset)
-            parts["calibration"] = ctx.dataset_digest(config.qat.calibration_dataset)
+            parts.update(qat_cache_key_parts(ctx, config.qat))
         return parts
 
     def run(self, ctx: RunContext, config: EscalateStage) -> StageResult:

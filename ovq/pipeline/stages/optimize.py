@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ovq.config.stages import OptimizeStage
 from ovq.pipeline.stages.base import StageAdapter, StageResult
+from ovq.pipeline.stages.under_budget import qat_cache_key_parts, train_to_ir
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -30,8 +31,8 @@ class Optimize(StageAdapter[OptimizeStage]):
     def cache_key_parts(self, ctx: RunContext, config: OptimizeStage) -> dict[str, Any]:
         parts = super().cache_key_parts(ctx, config)
         if config.qat is not None and "qat" in config.candidates:
-            parts["source"] = ctx.source_digest()  # teacher QAT starts again from the torch model
-            parts["train"] = ctx.dataset_digest(config.qat.train_dataset)
+            # Teacher QAT: also its calibration data, which need not be the stage's own dataset.
+            parts.update(qat_cache_key_parts(ctx, config.qat))
         return parts
 
     def run(self, ctx: RunContext, config: OptimizeStage) -> StageResult:
@@ -88,8 +89,6 @@ def _qat_builder(ctx: RunContext, stage: OptimizeStage) -> Any:
     options = stage.qat
 
     def build() -> ov.Model:
-        from ovq.pipeline.stages.under_budget import train_to_ir
-
         model, _ = train_to_ir(ctx, options, f"{ctx.stage_label}-qat")
         return model
 

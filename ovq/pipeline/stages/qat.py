@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ovq.config.stages import QatStage
 from ovq.pipeline.stages.base import StageAdapter, StageResult
-from ovq.pipeline.stages.under_budget import train_to_ir
+from ovq.pipeline.stages.under_budget import qat_cache_key_parts, train_to_ir
 
 if TYPE_CHECKING:
     from ovq.pipeline.context import RunContext
@@ -17,11 +17,7 @@ class Qat(StageAdapter[QatStage]):
     uses_budget = True
 
     def cache_key_parts(self, ctx: RunContext, config: QatStage) -> dict[str, Any]:
-        parts = super().cache_key_parts(ctx, config)
-        parts["source"] = ctx.source_digest()  # QAT starts again from the torch model
-        parts["train"] = ctx.dataset_digest(config.train_dataset)
-        parts["calibration"] = ctx.dataset_digest(config.calibration_dataset)
-        return parts
+        return {**super().cache_key_parts(ctx, config), **qat_cache_key_parts(ctx, config)}
 
     def run(self, ctx: RunContext, config: QatStage) -> StageResult:
         # train_qat fails closed (exit 4) when the allowance is spent: a returned model holds the budget.

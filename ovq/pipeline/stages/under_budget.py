@@ -87,6 +87,15 @@ def accuracy_aware_quantize(
     return result.model, result.to_dict()
 
 
+def qat_cache_key_parts(ctx: RunContext, stage: QatOptions) -> dict[str, Any]:
+    """What train_to_ir's result depends on beyond the stage config: the torch model and both its datasets."""
+    return {
+        "source": ctx.source_digest(),  # QAT starts again from the torch model
+        "train": ctx.dataset_digest(stage.train_dataset),
+        "calibration": ctx.dataset_digest(stage.calibration_dataset),
+    }
+
+
 def train_to_ir(ctx: RunContext, stage: QatOptions, label: str) -> tuple[ov.Model, dict[str, Any]]:
     """Rebuild the torch model, fine-tune it with quantization simulated until the budget's first metric
     holds (as deployed), and return the exported INT8 IR with the training story. Fails closed (exit 4)."""
