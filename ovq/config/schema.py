@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from ovq.config.images import ImagePreprocess
 from ovq.config.stages import (
@@ -36,7 +36,7 @@ from ovq.config.stages import (
     VariantStage,
     check_matrix,
 )
-from ovq.config.validation_messages import describe_validation_error
+from ovq.config.validation_messages import validate_config
 from ovq.config.yaml_loader import read_config_file
 from ovq.errors import ConfigError
 
@@ -443,10 +443,7 @@ def load_pipeline(path: str | Path) -> tuple[PipelineConfig, Path]:
 def parse_pipeline(raw: Any, *, source: str = "<config>") -> PipelineConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with name, model and stages")
-    try:
-        return PipelineConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: {describe_validation_error(exc, PipelineConfig)}") from None
+    return validate_config(PipelineConfig, raw, source=source)
 
 
 def config_digest(config: PipelineConfig) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ovq.config.stages import STAGE_KINDS, STAGE_MODELS
+from ovq.errors import ConfigError
 
 
 def describe_validation_error(exc: ValidationError, root: type[BaseModel]) -> str:
@@ -107,3 +108,14 @@ def _model_in(annotation: Any) -> Any:
         if found is not None:
             return found
     return None
+
+
+ModelT = typing.TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_config(model: type[ModelT], raw: Any, *, source: str, hint: str | None = None) -> ModelT:
+    """``model.model_validate(raw)``, or a ConfigError naming ``source`` and every problem on one line."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_validation_error(exc, model)}", hint=hint) from None

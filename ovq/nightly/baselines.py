@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ovq.config.validation_messages import describe_validation_error
+from ovq.config.validation_messages import validate_config
 from ovq.config.yaml_loader import read_config_file
 from ovq.errors import ConfigError, InputFileError
 from ovq.report.schema import Benchmark, Report, ReportFormatError, VariantReport, parse_report
@@ -170,13 +170,12 @@ def load_pinned_baselines(path: str | Path, tolerances: Tolerances | None = None
         report = _parse_pinned(document, path)
         baseline = baseline_from_report(report, defaults, source=f"pinned report {path}", pinned=True)
         return PinnedBaselines(path=path, pipelines={report.pipeline: baseline})
-    try:
-        pinned_file = _PinnedFile.model_validate(document)
-    except ValidationError as exc:
-        raise ConfigError(
-            f"{path}: {describe_validation_error(exc, _PinnedFile)}",
-            hint="a pinned baseline has `pipelines: {NAME: {variants: {...}}}`; see docs/how-to/nightly.md",
-        ) from exc
+    pinned_file = validate_config(
+        _PinnedFile,
+        document,
+        source=str(path),
+        hint="a pinned baseline has `pipelines: {NAME: {variants: {...}}}`; see docs/how-to/nightly.md",
+    )
     file_tolerances = defaults.merged(pinned_file.tolerances)
     pipelines: dict[str, Baseline] = {}
     for name, pinned in pinned_file.pipelines.items():

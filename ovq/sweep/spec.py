@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from ovq.config.schema import Strict
-from ovq.config.validation_messages import describe_validation_error
+from ovq.config.validation_messages import validate_config
 from ovq.config.yaml_loader import read_config_file
 from ovq.errors import ConfigError
 
@@ -53,11 +53,10 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     raw = read_config_file(file, what="sweep file", hint="pass the path to a sweep .yaml file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping with name, pipelines and grid")
-    try:
-        spec = SweepSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(
-            f"{file}: {describe_validation_error(exc, SweepSpec)}",
-            hint="a sweep file has name, pipelines, set, grid, collect, tasks_per_node (docs/how-to/sweeps.md)",
-        ) from None
+    spec = validate_config(
+        SweepSpec,
+        raw,
+        source=str(file),
+        hint="a sweep file has name, pipelines, set, grid, collect, tasks_per_node (docs/how-to/sweeps.md)",
+    )
     return spec, file.resolve().parent
