@@ -27,7 +27,6 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,6 +44,7 @@ from ovq.compression._nncf.accuracy_control import (
     validation_compiled_with,
     with_named_outputs,
 )
+from ovq.compression.accuracy_control_result import AccuracyControlResult, BudgetNotMetError
 from ovq.compression.budget import (
     DROP_TOLERANCE,
     Budget,
@@ -55,7 +55,8 @@ from ovq.compression.budget import (
     check_budgets,
     metric_drop,
 )
-from ovq.errors import AccuracyBudgetError, ConfigError
+from ovq.compression.scoring import inference_precision_of, inputs_of, metric_values, target_of
+from ovq.errors import ConfigError
 from ovq.runtime.compile import compile_for
 from ovq.runtime.convert import read_model_file
 from ovq.runtime.infer import infer_all
@@ -86,126 +87,6 @@ __all__ = [
 RestoreMode = Literal["activations_and_weights", "only_activations"]
 RankingOrder = Literal["most_helpful_first", "nncf"]
 ValidateAt = Literal["deployment", "f32"]
-
-# ------------------------------------------------------------------------------------------ results
-
-
-@dataclass
-class AccuracyControlResult:
-    """Everything a report needs about one accuracy-aware quantization, and the model it produced.
-
-    ``model`` is the quantized model, or the FP32 model itself when FP32 at the deployment's precision
-    already misses the budget (nothing was quantized then, ``steps`` is empty).
-    """
-
-    model: ov.Model
-    met: bool
-    checks: list[BudgetCheck]
-    primary_metric: str
-    references: dict[str, float]  # FP32 as true f32: what every drop is measured from
-    deployed_values: dict[str, float]
-    deployed_properties: dict[str, Any]
-    deployed_inference_precision: str
-    validation_inference_precision: str  # what NNCF's loop compiled with
-    fp32_at_validation_precision: dict[str, float]
-    f32_values: dict[str, float] | None  # the final model in f32, measured only when a budget misses
-    validation_calls: list[ValidationCall]
-    steps: list[RevertStep]
-    reverted_operations: list[str]
-    quantized_operations_before: int
-    quantized_operations_after: int
-    knobs: dict[str, Any]
-    timings_s: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def plain_ptq_value(self) -> float | None:
-        """The primary metric of the fully quantized model before any revert (NNCF's validation)."""
-        return next((c.value for c in self.validation_calls if c.phase == "quantized"), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready block for the report (numbers are numbers)."""
-        return {
-            "met": self.met,
-            "primary_metric": self.primary_metric,
-            "checks": [check.to_dict() for check in self.checks],
-            "references": self.references,
-            "deployed": {
-                "values": self.deployed_values,
-                "inference_precision": self.deployed_inference_precision,
-                "values_f32": self.f32_values,
-                "properties": {key: _jsonable(value) for key, value in self.deployed_properties.items()},
-            },
-            "accuracy_control": {
-                "validation_inference_precision": self.validation_inference_precision,
-                "fp32_at_validation_precision": self.fp32_at_validation_precision,
-                "plain_ptq": self.plain_ptq_value,
-                "validations": [vars(call) for call in self.validation_calls],
-                "steps": [vars(step) for step in self.steps],
-                "reverted_operations": self.reverted_operations,
-                "quantized_operations": {
-                    "before": self.quantized_operations_before,
-                    "after": self.quantized_operations_after,
-                },
-                "knobs": {key: _jsonable(value) for key, value in self.knobs.items()},
-            },
-            "timings_s": self.timings_s,
-        }
-
-
-class BudgetNotMetError(AccuracyBudgetError):
-    """The accuracy budget does not hold on the deployed model; ``result`` holds the full story."""
-
-    def __init__(self, message: str, result: AccuracyControlResult, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.result = result
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
-
-
-# ------------------------------------------------------------------------------------------ inference
-
-
-def _inputs_of(item: Any) -> Any:
-    return item[0] if isinstance(item, tuple) else item
-
-
-def _target_of(item: Any) -> Any:
-    return item[1] if isinstance(item, tuple) and len(item) > 1 else None
-
-
-def _metric_values(
-    metrics: Sequence[MetricLike],
-    outputs: Sequence[Sequence[np.ndarray]],
-    indices: Sequence[int],
-    labels: Sequence[Any],
-    reference_outputs: Sequence[np.ndarray] | None,
-) -> dict[str, float]:
-    first = [o[0] for o in outputs]
-    values = {}
-    for metric in metrics:
-        if metric.against == "reference":
-            assert reference_outputs is not None
-            targets = [reference_outputs[i] for i in indices]
-        else:
-            targets = [labels[i] for i in indices]
-        values[metric.name] = float(metric.fn(first, targets))
-    return values
-
-
-def _precision_of(compiled: ov.CompiledModel) -> str:
-    try:
-        return str(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
-    except Exception:  # a device without the property: the report says so rather than guess
-        return "unknown"
-
 
 # ------------------------------------------------------------------------------------------ the run
 
@@ -288,9 +169,9 @@ def quantize_with_budget(
     refuse_if_compressed(model)
     model = with_named_outputs(model)
 
-    to_inputs = transform or _inputs_of
+    to_inputs = transform or inputs_of
     inputs = [to_inputs(item) for item in validation]
-    labels = [_target_of(item) for item in validation]
+    labels = [target_of(item) for item in validation]
     all_indices = list(range(len(inputs)))
     deploy = dict(deploy_properties or {})
     core = ov.Core()
@@ -298,7 +179,7 @@ def quantize_with_budget(
     metrics = [b.metric for b in budget_list]
 
     def measure(compiled: ov.CompiledModel) -> dict[str, float]:
-        return _metric_values(metrics, infer_all(compiled, inputs), all_indices, labels, reference_outputs)
+        return metric_values(metrics, infer_all(compiled, inputs), all_indices, labels, reference_outputs)
 
     # The reference is the FP32 model as true f32, whatever the deployment's precision.
     clock = time.perf_counter()
@@ -307,14 +188,14 @@ def quantize_with_budget(
         reference_outputs = [outputs[0] for outputs in infer_all(reference_compiled, inputs)]
     elif len(reference_outputs) != len(inputs):
         raise ConfigError(f"{len(reference_outputs)} reference outputs for {len(inputs)} validation items")
-    references = _metric_values(metrics, [[r] for r in reference_outputs], all_indices, labels, reference_outputs)
+    references = metric_values(metrics, [[r] for r in reference_outputs], all_indices, labels, reference_outputs)
 
     # What NNCF's loop will see of FP32: at the deployment's precision, or at f32 (then it is the reference).
     validation_properties = {"INFERENCE_PRECISION_HINT": "f32"}
     if validate_at == "deployment":
         validation_properties = {k: v for k, v in deploy.items() if k not in _SCHEDULING_PROPERTIES}
     fp32_for_validation = compile_for(model, validation_properties, device=device, core=core)
-    validation_precision = _precision_of(fp32_for_validation)
+    validation_precision = inference_precision_of(fp32_for_validation)
     fp32_at_validation = references if validation_precision == "f32" else measure(fp32_for_validation)
     del fp32_for_validation
     reference_s = time.perf_counter() - clock
@@ -372,7 +253,7 @@ def quantize_with_budget(
         listed = list(pairs)
         indices = [index for index, _ in listed]
         outputs = infer_all(compiled, [model_inputs for _, model_inputs in listed])
-        value = _metric_values([primary.metric], outputs, indices, labels, reference_outputs)[primary.metric.name]
+        value = metric_values([primary.metric], outputs, indices, labels, reference_outputs)[primary.metric.name]
         recorder.on_validation(len(indices), value, time.perf_counter() - call_started)
         # Per-item outputs (not per-item metrics) make NNCF rank groups by how far they move the outputs
         # from FP32's, which also works for set-level metrics such as nearest-neighbour agreement.
@@ -434,13 +315,13 @@ def quantize_with_budget(
     deployed_misses = not all(
         check_budget(b, references[b.metric.name], deployed_values[b.metric.name]).met for b in budget_list
     )
-    if _precision_of(deployed) != "f32" and deployed_misses:
+    if inference_precision_of(deployed) != "f32" and deployed_misses:
         # Tells a precision-made miss from a quantization-made one: the same model in f32.
         f32_values = measure(
             compile_for(quantized, {**deploy, "INFERENCE_PRECISION_HINT": "f32"}, device=device, core=core)
         )
     timings = {"reference": reference_s, "nncf": nncf_s, "deployed_check": time.perf_counter() - clock}
-    base_result["deployed_inference_precision"] = _precision_of(deployed)
+    base_result["deployed_inference_precision"] = inference_precision_of(deployed)
     return _finish(
         quantized, recorder.steps, budget_list, deployed_values, f32_values, recorder, before, after,
         base_result, started, timings,

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ovq.compression.budget import Budget, BudgetCheck, check_budgets
+from ovq.compression.scoring import inputs_of, metric_values, target_of
 from ovq.errors import AccuracyBudgetError, ConfigError
 
 if TYPE_CHECKING:
@@ -103,10 +104,6 @@ class MixedPrecisionBudgetError(AccuracyBudgetError):
         self.details = result.to_dict()
 
 
-def _inputs_of(item: Any) -> Any:
-    return item[0] if isinstance(item, tuple) else item
-
-
 def _holds(checks: Sequence[BudgetCheck], reserve: float) -> bool:
     return all(check.met and check.drop <= check.max_drop * (1.0 - reserve) + 1e-9 for check in checks)
 
@@ -160,7 +157,6 @@ def speed_aware_quantize(
     """
     import openvino as ov
 
-    from ovq.compression.accuracy_control import _metric_values, infer_all
     from ovq.compression.fq_revert import keep_float_weights, quantized_operations, quantizer_consumers
     from ovq.compression.op_speed import (
         OperationSpeed,
@@ -172,6 +168,7 @@ def speed_aware_quantize(
         total_us,
     )
     from ovq.compression.ptq import quantize, refuse_if_compressed
+    from ovq.runtime.infer import infer_all
 
     started = time.perf_counter()
     say = notify or (lambda message: None)
@@ -183,9 +180,9 @@ def speed_aware_quantize(
     if speed_margin < 0.0:
         raise ConfigError(f"speed_margin must be >= 0, got {speed_margin}")
     refuse_if_compressed(model)
-    to_inputs = transform or _inputs_of
+    to_inputs = transform or inputs_of
     inputs = [to_inputs(item) for item in validation]
-    labels = [item[1] if isinstance(item, tuple) and len(item) > 1 else None for item in validation]
+    labels = [target_of(item) for item in validation]
     indices = list(range(len(inputs)))
     metrics = [b.metric for b in budget_list]
     deploy = dict(deploy_properties or {})
@@ -197,7 +194,7 @@ def speed_aware_quantize(
         reference_compiled = core.compile_model(model, "CPU", {**deploy, "INFERENCE_PRECISION_HINT": "f32"})
         reference_outputs = [outputs[0] for outputs in infer_all(reference_compiled, inputs)]
         del reference_compiled
-    references = _metric_values(metrics, [[r] for r in reference_outputs], indices, labels, reference_outputs)
+    references = metric_values(metrics, [[r] for r in reference_outputs], indices, labels, reference_outputs)
     timings["reference"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -263,7 +260,7 @@ def speed_aware_quantize(
         clock = time.perf_counter()
         outputs = infer_all(compiled, inputs)
         fps = len(inputs) / max(time.perf_counter() - clock, 1e-9)
-        values = _metric_values(metrics, outputs, indices, labels, reference_outputs)
+        values = metric_values(metrics, outputs, indices, labels, reference_outputs)
         checks = check_budgets(budget_list, references, values)
         point = FrontPoint(
             label, len(reverted), len(names) - len(reverted), values, _holds(checks, reserve),

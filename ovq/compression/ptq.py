@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ovq.compression.scoring import inputs_of
 from ovq.errors import ConfigError, ModelFormatError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def quantize(
     import nncf
 
     refuse_if_compressed(model)
-    to_inputs = transform or _inputs_of
+    to_inputs = transform or inputs_of
     kwargs = ptq_arguments(
         subset_size=min(subset_size, len(calibration_items)),
         fast_bias_correction=fast_bias_correction,
@@ -125,7 +126,3 @@ def with_weights_granularity(advanced_parameters: Any, granularity: str) -> Any:
     parameters = advanced_parameters or AdvancedQuantizationParameters()
     parameters.weights_quantization_params = QuantizationParameters(per_channel=granularity == "per_channel")
     return parameters
-
-
-def _inputs_of(item: Any) -> Any:
-    return item[0] if isinstance(item, tuple) else item

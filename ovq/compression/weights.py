@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from ovq.compression.scoring import inputs_of
 from ovq.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ def compress_weights(
         items = list(dataset)
         if not items:
             raise ConfigError("the weight-compression dataset is empty")
-        kwargs["dataset"] = nncf.Dataset(items, transform or _inputs_of)
+        kwargs["dataset"] = nncf.Dataset(items, transform or inputs_of)
         kwargs["subset_size"] = min(subset_size, len(items))
     try:
         # NNCF's OpenVINO weight compression rewrites the model it is given; the caller's stays intact.
@@ -236,7 +237,3 @@ def weight_precision(model: ov.Model) -> str | None:
 
 def _feeds_convert(op: Any) -> bool:
     return any(target.get_node().get_type_name() == "Convert" for target in op.output(0).get_target_inputs())
-
-
-def _inputs_of(item: Any) -> Any:
-    return item[0] if isinstance(item, tuple) else item

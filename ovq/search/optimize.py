@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ovq.compression.budget import Budget, check_budgets
+from ovq.compression.scoring import inputs_of, metric_values, target_of
 from ovq.errors import AccuracyBudgetError, ConfigError
 from ovq.search.settings import DEFAULT_SETTINGS, LatencySla, RuntimeSetting, measure
 
@@ -105,10 +106,6 @@ class NothingHoldsError(AccuracyBudgetError):
         self.details = details
 
 
-def _inputs_of(item: Any) -> Any:
-    return item[0] if isinstance(item, tuple) else item
-
-
 def optimize(
     model: ov.Model,
     calibration: Sequence[Any],
@@ -137,8 +134,8 @@ def optimize(
     """
     import openvino as ov
 
-    from ovq.compression.accuracy_control import _metric_values, infer_all
     from ovq.runtime.execution_precision import execution_precision_summary
+    from ovq.runtime.infer import infer_all
 
     started = time.perf_counter()
     say = notify or (lambda message: None)
@@ -148,8 +145,8 @@ def optimize(
     if not settings:
         raise ConfigError("optimize needs at least one runtime setting")
     budget_list = [budgets] if isinstance(budgets, Budget) else list(budgets)
-    inputs = [_inputs_of(item) for item in validation]
-    labels = [item[1] if isinstance(item, tuple) and len(item) > 1 else None for item in validation]
+    inputs = [inputs_of(item) for item in validation]
+    labels = [target_of(item) for item in validation]
     indices = list(range(len(inputs)))
     metrics = [budget.metric for budget in budget_list]
     core = ov.Core()
@@ -159,7 +156,7 @@ def optimize(
     reference_compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     reference: list[np.ndarray] = [outputs[0] for outputs in infer_all(reference_compiled, inputs)]
     del reference_compiled
-    references = _metric_values(metrics, [[r] for r in reference], indices, labels, reference)
+    references = metric_values(metrics, [[r] for r in reference], indices, labels, reference)
     timings["reference"] = time.perf_counter() - clock
 
     records: dict[str, CandidateRecord] = {}
@@ -168,7 +165,7 @@ def optimize(
 
     def validate(name: str, candidate: ov.Model, build_s: float, **details: Any) -> CandidateRecord:
         compiled = core.compile_model(candidate, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
-        values = _metric_values(metrics, infer_all(compiled, inputs), indices, labels, reference)
+        values = metric_values(metrics, infer_all(compiled, inputs), indices, labels, reference)
         checks = check_budgets(budget_list, references, values)
         holds = all(c.met and c.drop <= c.max_drop * (1.0 - reserve) + 1e-9 for c in checks)
         share = execution_precision_summary(compiled).compute_int8_share
