@@ -24,12 +24,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ovq.errors import ConfigError, InputFileError
-from ovq.report.schema import Report, ReportFormatError, VariantReport, parse_report
+from ovq.nightly.history_rows import RUN_COLUMNS, TABLES, normalize_time, run_row, variant_row
+from ovq.report.schema import Report, ReportFormatError, parse_report
 
 SCHEMA_VERSION = 1
 DEFAULT_HISTORY_PATH = Path(".ovq") / "history.sqlite"
@@ -45,49 +45,6 @@ SERIES_METRICS: tuple[str, ...] = (
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ovq_schema (
-    version INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pipeline TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    recorded_at TEXT NOT NULL,
-    duration_s REAL,
-    status TEXT NOT NULL,
-    gate_status TEXT,
-    error_type TEXT,
-    ovq_version TEXT,
-    openvino_version TEXT,
-    nncf_version TEXT,
-    cpu TEXT,
-    config_digest TEXT,
-    model_digest TEXT,
-    deliverable TEXT,
-    report_json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, started_at);
-CREATE TABLE IF NOT EXISTS run_variants (
-    run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-    variant TEXT NOT NULL,
-    precision TEXT,
-    accuracy_metric TEXT,
-    accuracy REAL,
-    accuracy_drop REAL,
-    throughput_fps REAL,
-    latency_median_ms REAL,
-    size_bytes INTEGER,
-    PRIMARY KEY (run_id, variant)
-);
-"""
-
-_RUN_COLUMNS = (
-    "run_id, pipeline, started_at, finished_at, recorded_at, duration_s, status, gate_status, error_type, "
-    "ovq_version, openvino_version, nncf_version, cpu, config_digest, model_digest, deliverable"
-)
 
 T = TypeVar("T")
 
@@ -199,8 +156,8 @@ class HistoryStore:
             parsed = parse_report(report)
         except ReportFormatError as error:
             raise ConfigError(f"cannot record this report: {error}", hint="record the report.json of a run") from None
-        row = _run_row(parsed, model_digest=model_digest, gate_status=gate_status)
-        variant_rows = [_variant_row(variant) for variant in parsed.variants]
+        row = run_row(parsed, model_digest=model_digest, gate_status=gate_status)
+        variant_rows = [variant_row(variant) for variant in parsed.variants]
         report_json = json.dumps(parsed.to_document(), sort_keys=True, allow_nan=False)
 
         def insert(conn: sqlite3.Connection) -> int:
@@ -244,7 +201,7 @@ class HistoryStore:
         if limit is not None:
             limit_sql = " LIMIT ?"
             params_any.append(max(limit, 0))
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC, run_id DESC{limit_sql}"
+        sql = f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC, run_id DESC{limit_sql}"
 
         def query(conn: sqlite3.Connection) -> list[RunSummary]:
             rows = conn.execute(sql, params_any).fetchall()
@@ -257,7 +214,7 @@ class HistoryStore:
         """One run with its full report; a ConfigError names the id when there is no such run."""
 
         def query(conn: sqlite3.Connection) -> RunRecord | None:
-            row = conn.execute(f"SELECT {_RUN_COLUMNS}, report_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            row = conn.execute(f"SELECT {RUN_COLUMNS}, report_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 return None
             return _record(row, _headlines(conn, [run_id]).get(run_id, ()))
@@ -279,9 +236,9 @@ class HistoryStore:
             params.append(before)
         elif isinstance(before, str):
             conditions.append("started_at < ?")
-            params.append(_normalize_time(before, "before"))
+            params.append(normalize_time(before, "before"))
         sql = (
-            f"SELECT {_RUN_COLUMNS}, report_json FROM runs WHERE {' AND '.join(conditions)} "
+            f"SELECT {RUN_COLUMNS}, report_json FROM runs WHERE {' AND '.join(conditions)} "
             "ORDER BY started_at DESC, run_id DESC LIMIT 1"
         )
 
@@ -339,7 +296,7 @@ class HistoryStore:
 
     def _initialize(self) -> None:
         def create(conn: sqlite3.Connection) -> None:
-            for statement in _SCHEMA.split(";"):
+            for statement in TABLES.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             row = conn.execute("SELECT MAX(version) FROM ovq_schema").fetchone()
@@ -410,57 +367,7 @@ class HistoryStore:
                 raise _store_error(self.path, exc) from exc
 
 
-# -- row mapping ------------------------------------------------------------------------------------
-
-
-def _variant_row(variant: VariantReport) -> tuple[Any, ...]:
-    accuracy, benchmark = variant.accuracy, variant.benchmark
-    return (
-        variant.name,
-        variant.precision,
-        accuracy.metric if accuracy else None,
-        accuracy.value if accuracy else None,
-        accuracy.drop if accuracy else None,
-        benchmark.throughput_fps if benchmark else None,
-        benchmark.latency_ms.median if benchmark else None,
-        variant.size_bytes,
-    )
-
-
-def _run_row(report: Report, *, model_digest: str | None, gate_status: str | None) -> tuple[Any, ...]:
-    if not report.pipeline:
-        raise ConfigError("cannot record a report without a pipeline name", hint="record the report.json of a run")
-    if report.status not in ("succeeded", "failed"):
-        raise ConfigError(f"cannot record a report with status {report.status!r}; expected 'succeeded' or 'failed'")
-    now = datetime.now(timezone.utc).isoformat()
-    return (
-        report.pipeline,
-        _normalize_time(report.started_at, "started_at") if report.started_at else now,
-        _normalize_time(report.finished_at, "finished_at") if report.finished_at else None,
-        now,
-        report.duration_s,
-        report.status,
-        gate_status,
-        report.error.type if report.error else None,
-        report.environment.ovq,
-        report.environment.openvino,
-        report.environment.nncf,
-        report.environment.cpu,
-        report.config_digest,
-        model_digest if model_digest is not None else report.model_digest,
-        report.deliverable,
-    )
-
-
-def _normalize_time(value: Any, field: str) -> str:
-    """ISO-8601 in UTC with one spelling, so that string order is time order in SQL."""
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"{field} {value!r} is not an ISO-8601 time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
+# -- reading rows ------------------------------------------------------------------------------------
 
 
 def _headlines(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, tuple[VariantHeadline, ...]]:
@@ -479,7 +386,7 @@ def _headlines(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, tuple[
 
 
 def _run_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    names = [name.strip() for name in _RUN_COLUMNS.split(",")]
+    names = [name.strip() for name in RUN_COLUMNS.split(",")]
     return dict(zip(names, row[: len(names)], strict=True))
 
 
