@@ -297,8 +297,9 @@ def nightly(
         )
     for outcome in result.outcomes:
         mark = "[green]passed[/]" if outcome.ok else "[red]FAILED[/]"
-        reasons = "; ".join(gate.message for gate in outcome.failed_gates) or (outcome.error or {}).get("message", "")
-        stdout.print(f"{mark} {outcome.pipeline}  {escape(str(reasons))}")
+        error_message = outcome.error.message if outcome.error is not None else ""
+        reasons = "; ".join(gate.message for gate in outcome.failed_gates) or error_message
+        stdout.print(f"{mark} {outcome.pipeline}  {escape(reasons)}")
     stdout.print(f"summary: {result.summary_path}  junit: {result.junit_path}")
     raise typer.Exit(result.exit_code)
 

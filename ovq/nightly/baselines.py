@@ -28,9 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ovq.config.validation_messages import validate_config
 from ovq.config.yaml_loader import read_config_file
 from ovq.errors import ConfigError, InputFileError
+from ovq.report.rows import ReportLike
 from ovq.report.schema import Benchmark, Report, ReportFormatError, VariantReport, parse_report
-
-ReportLike = Report | Mapping[str, Any]
 
 
 class ToleranceOverrides(BaseModel):

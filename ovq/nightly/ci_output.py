@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ovq.errors import StageError
 from ovq.runtime.artifacts import atomic_path, write_text_atomic
@@ -23,6 +22,7 @@ from ovq.runtime.artifacts import atomic_path, write_text_atomic
 if TYPE_CHECKING:
     from ovq.nightly.gates import GateResult
     from ovq.nightly.runner import NightlyResult, PipelineOutcome
+    from ovq.report.schema import VariantReport
 
 # Exit codes that mean "the model did not hold up" rather than "the run could not be done".
 _FAILURE_CODES = frozenset({4, 5, 10})
@@ -68,17 +68,17 @@ def write_junit(result: NightlyResult, path: str | Path) -> Path:
 
 def _suite(outcome: PipelineOutcome) -> ET.Element:
     classname = f"ovq.nightly.{outcome.pipeline}"
-    suite = ET.Element("testsuite", name=classname, timestamp=str(outcome.report.get("started_at") or ""))
+    suite = ET.Element("testsuite", name=classname, timestamp=outcome.report.started_at or "")
     properties = ET.SubElement(suite, "properties")
-    environment = outcome.report.get("environment") or {}
+    environment = outcome.report.environment
     for name, value in (
         ("pipeline_file", str(outcome.path)),
         ("run_dir", str(outcome.run_dir)),
         ("run_id", outcome.run_id),
         ("baseline", outcome.baseline_source),
-        ("openvino", environment.get("openvino")),
-        ("nncf", environment.get("nncf")),
-        ("cpu", environment.get("cpu")),
+        ("openvino", environment.openvino),
+        ("nncf", environment.nncf),
+        ("cpu", environment.cpu),
     ):
         if value is not None:
             ET.SubElement(properties, "property", name=name, value=_clean(str(value)))
@@ -87,17 +87,18 @@ def _suite(outcome: PipelineOutcome) -> ET.Element:
     run_case = _testcase(suite, classname, "pipeline run", outcome.duration_s)
     counts["tests"] += 1
     if outcome.error_exit_code:
-        error = outcome.error or {}
-        message = _clean(f"{error.get('type', 'Error')}: {error.get('message', '')}")
+        error = outcome.error
+        error_type = error.type if error is not None else "Error"
+        message = _clean(f"{error_type}: {error.message if error is not None else ''}")
         kind = "failure" if outcome.error_exit_code in _FAILURE_CODES else "error"
         element = ET.SubElement(
-            run_case, kind, message=message, type=str(error.get("type") or f"exit {outcome.error_exit_code}")
+            run_case, kind, message=message, type=(error.type if error else "") or f"exit {outcome.error_exit_code}"
         )
         details = [message]
-        if error.get("stage"):
-            details.append(f"stage: {error['stage']}")
-        if error.get("hint"):
-            details.append(f"hint: {error['hint']}")
+        if error is not None and error.stage:
+            details.append(f"stage: {error.stage}")
+        if error is not None and error.hint:
+            details.append(f"hint: {error.hint}")
         if outcome.traceback:
             details.append(outcome.traceback)
         element.text = _clean("\n".join(details))
@@ -172,14 +173,15 @@ def render_markdown(result: NightlyResult) -> str:
     if run_errors or problems:
         lines += ["### What failed", ""]
         for outcome in run_errors:
-            error = outcome.error or {}
-            stage = f" [{error['stage']}]" if error.get("stage") else ""
+            error = outcome.error
+            stage = f" [{error.stage}]" if error is not None and error.stage else ""
+            error_type = (error.type if error is not None else "") or "Error"
             lines.append(
                 f"- **{_md(outcome.pipeline)}**{stage}: run failed (exit {outcome.error_exit_code}) — "
-                f"{_md(str(error.get('type') or 'Error'))}: {_md(str(error.get('message') or ''))}"
+                f"{_md(error_type)}: {_md(error.message if error is not None else '')}"
             )
-            if error.get("hint"):
-                lines.append(f"  - hint: {_md(str(error['hint']))}")
+            if error is not None and error.hint:
+                lines.append(f"  - hint: {_md(error.hint)}")
         for outcome, gate in problems:
             if gate.name in ("budget", "perf_gate") and outcome.error_exit_code:
                 continue  # already said above as the run's own error
@@ -194,7 +196,7 @@ def render_markdown(result: NightlyResult) -> str:
     ]
     for outcome in sorted(outcomes, key=lambda item: (item.ok, item.pipeline)):
         status = _status_cell(outcome)
-        variants = [v for v in outcome.report.get("variants") or [] if isinstance(v, Mapping) and v.get("name")]
+        variants = [variant for variant in outcome.report.variants if variant.name]
         if not variants:
             lines.append(f"| {_md(outcome.pipeline)} | {status} | — | — | — | — | — |")
             continue
@@ -206,7 +208,7 @@ def render_markdown(result: NightlyResult) -> str:
                     [
                         _md(outcome.pipeline) if first else "",
                         status if first else "",
-                        _md(str(variant["name"])),
+                        _md(variant.name),
                         *_metric_cells(outcome, variant),
                     ]
                 )
@@ -252,23 +254,19 @@ def _status_cell(outcome: PipelineOutcome) -> str:
     return "✅ passed"
 
 
-def _metric_cells(outcome: PipelineOutcome, variant: Mapping[str, Any]) -> list[str]:
-    name = str(variant["name"])
-    gates = {gate.name: gate for gate in outcome.gates if gate.variant == name}
-    accuracy = variant.get("accuracy") or {}
-    benchmark = variant.get("benchmark") or {}
-    latency = (benchmark.get("latency_ms") or {}).get("median")
-    size = variant.get("size_bytes")
+def _metric_cells(outcome: PipelineOutcome, variant: VariantReport) -> list[str]:
+    gates = {gate.name: gate for gate in outcome.gates if gate.variant == variant.name}
+    accuracy, benchmark, size = variant.accuracy, variant.benchmark, variant.size_bytes
     return [
-        _cell(accuracy.get("value"), gates.get("accuracy_regression"), "{:.4f}", absolute=True),
-        _cell(benchmark.get("throughput_fps"), gates.get("throughput_regression"), "{:,.1f}"),
-        _cell(latency, gates.get("latency_regression"), "{:.3f}"),
-        _cell(size / 1e6 if isinstance(size, (int, float)) else None, gates.get("size_regression"), "{:.2f}"),
+        _cell(accuracy.value if accuracy else None, gates.get("accuracy_regression"), "{:.4f}", absolute=True),
+        _cell(benchmark.throughput_fps if benchmark else None, gates.get("throughput_regression"), "{:,.1f}"),
+        _cell(benchmark.latency_ms.median if benchmark else None, gates.get("latency_regression"), "{:.3f}"),
+        _cell(size / 1e6 if size is not None else None, gates.get("size_regression"), "{:.2f}"),
     ]
 
 
-def _cell(value: Any, gate: GateResult | None, fmt: str, *, absolute: bool = False) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+def _cell(value: float | None, gate: GateResult | None, fmt: str, *, absolute: bool = False) -> str:
+    if value is None:
         return "—"
     text = fmt.format(value)
     if gate is not None and gate.baseline is not None and gate.value is not None:

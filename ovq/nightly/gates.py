@@ -30,7 +30,6 @@ from ovq.nightly.baselines import (
     Baseline,
     PinnedBaselines,
     ReferenceVariant,
-    ReportLike,
     ToleranceOverrides,
     Tolerances,
     baseline_from_report,
@@ -38,6 +37,7 @@ from ovq.nightly.baselines import (
     parse_report_like,
     variant_measurements,
 )
+from ovq.report.rows import ReportLike
 from ovq.report.schema import Report
 
 # Re-exported: callers import the whole gate vocabulary from here.

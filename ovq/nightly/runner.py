@@ -1,8 +1,13 @@
 """Nightly jobs: run several pipelines, gate each against its baseline, tell CI in JUnit and Markdown.
 
 `run_nightly` does not know how a pipeline runs: it is handed a ``run_pipeline(path, output_dir)``
-callable that returns the run's report dict (succeeded or failed) or raises. One pipeline failing never
-stops the others; every failure is recorded, gated and reported.
+callable that returns the run's report (succeeded or failed; a `Report` or a report.json document) or
+raises. The report is parsed into a `Report` once, here; gates, history, tracking and the CI files read
+that. One pipeline failing never stops the others; every failure is recorded, gated and reported.
+
+A report that does not parse (handed back by ``run_pipeline``, or left in the run folder by a run that
+raised) is a bug in ovq, never accepted as it is: the pipeline gets exit code 1 and a failed report whose
+error names the problem, and the job goes on with the next pipeline.
 
 Exit code rule (`most_relevant_exit_code`): 0 when every pipeline ran and every gate held. Otherwise the
 code of the most relevant problem across all pipelines, in this order:
@@ -18,20 +23,15 @@ Every problem is in the summary and the JUnit file whatever the exit code says.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ovq import errors
 from ovq.errors import ConfigError, InputFileError, OvqError
 from ovq.nightly.gates import (
     Baseline,
@@ -45,14 +45,16 @@ from ovq.nightly.gates import (
     report_gates,
 )
 from ovq.nightly.lock import exclusive_outputs
-from ovq.report.schema import Environment, Report, ReportError
+from ovq.nightly.run_report import bug_error, exit_code_of, report_of_failure, returned_report
+from ovq.report.rows import ReportLike
+from ovq.report.schema import Report, ReportError
 from ovq.runtime.artifacts import write_json_atomic
 from ovq.runtime.output_paths import check_output_dir, check_output_file
 
 if TYPE_CHECKING:
     from ovq.nightly.history import HistoryStore
 
-RunPipeline = Callable[[Path, Path], Mapping[str, Any]]
+RunPipeline = Callable[[Path, Path], ReportLike]
 
 EXIT_CODE_PRIORITY: tuple[int, ...] = (1, 2, 9, 6, 7, 8, 3, 4, 5, 10)
 PIPELINE_SUFFIXES = (".yaml", ".yml")
@@ -64,7 +66,7 @@ class PipelineOutcome:
 
     path: Path
     pipeline: str
-    report: dict[str, Any]
+    report: Report
     run_dir: Path
     duration_s: float
     error_exit_code: int = 0
@@ -80,13 +82,12 @@ class PipelineOutcome:
     @property
     def succeeded(self) -> bool:
         """The pipeline ran to the end (its gates may still have failed)."""
-        return self.report.get("status") == "succeeded" and self.error_exit_code == 0
+        return self.report.status == "succeeded" and self.error_exit_code == 0
 
     @property
-    def error(self) -> Mapping[str, Any] | None:
+    def error(self) -> ReportError | None:
         """The report's error block, when the run failed."""
-        error = self.report.get("error")
-        return error if isinstance(error, Mapping) else None
+        return self.report.error
 
     @property
     def failed_gates(self) -> list[GateResult]:
@@ -109,12 +110,13 @@ class PipelineOutcome:
         return {
             "path": str(self.path),
             "pipeline": self.pipeline,
-            "status": self.report.get("status"),
+            "status": self.report.status,
             "exit_code": self.exit_code,
             "duration_s": self.duration_s,
             "run_dir": str(self.run_dir),
             "run_id": self.run_id,
-            "error": dict(self.error) if self.error is not None else None,
+            # The error block as the report document has it (no keys it did not set).
+            "error": self.error.model_dump(mode="json", exclude_unset=True) if self.error is not None else None,
             "baseline": self.baseline_source,
             "changes": self.changes,
             "notes": self.notes,
@@ -205,7 +207,8 @@ def run_nightly(
     """Run every pipeline, gate it, record it, and write the CI files.
 
     ``run_pipeline(path, output_dir)`` runs one pipeline into ``output_dir`` and returns its report
-    dict; it may raise instead (then ``output_dir/report.json`` is used if the run wrote one).
+    (a `Report` or a report.json document); it may raise instead (then ``output_dir/report.json`` is used
+    if the run wrote one).
     ``history`` records each run and provides the last good run as the default baseline;
     ``baseline_ref`` pins a reference file instead (pipelines it does not name fall back to history).
     Problems with the job itself (a missing pipeline file, an unreadable baseline file, MLflow asked for
@@ -287,36 +290,27 @@ def _run_one(path: Path, run_dir: Path, run_pipeline: RunPipeline) -> PipelineOu
     started_at = datetime.now(timezone.utc).isoformat()
     started = time.monotonic()
     started_wall = time.time()
-    error_exit_code = 0
     trace: str | None = None
-    report: Mapping[str, Any] | None
     try:
-        report = run_pipeline(path, run_dir)
-        if not isinstance(report, Mapping):
-            raise TypeError(f"run_pipeline returned {type(report).__name__}, not a report dict")
+        returned = run_pipeline(path, run_dir)
     except OvqError as exc:
-        error_exit_code = exc.exit_code
         # The spine writes the failed run's report before raising, and says where (exc.run_dir).
         written_to = Path(getattr(exc, "run_dir", None) or run_dir)
-        report = _report_on_disk(written_to, since=started_wall) or _failed_report(path, started_at, exc.to_dict())
+        error = ReportError.model_validate(exc.to_dict())
+        report, error_exit_code = report_of_failure(path, written_to, started_at, started_wall, error, exc.exit_code)
     except Exception as exc:
         # Not a user error: keep the traceback for the JUnit <error> and go on with the next pipeline.
-        error_exit_code = 1
         trace = traceback.format_exc()
-        error = {
-            "stage": None,
-            "type": type(exc).__name__,
-            "message": str(exc) or type(exc).__name__,
-            "hint": "this is a bug in ovq; the traceback is in the JUnit file",
-        }
-        report = _report_on_disk(run_dir, since=started_wall) or _failed_report(path, started_at, error)
-    report = dict(report)
-    if report.get("status") != "succeeded" and error_exit_code == 0:
-        error_exit_code = _exit_code_of(report.get("error"))
-    name = report.get("pipeline")
+        message = str(exc) or type(exc).__name__
+        error = bug_error(type(exc).__name__, message, "this is a bug in ovq; the traceback is in the JUnit file")
+        report, error_exit_code = report_of_failure(path, run_dir, started_at, started_wall, error, 1)
+    else:
+        report, error_exit_code = returned_report(returned, path, started_at)
+    if report.status != "succeeded" and error_exit_code == 0:
+        error_exit_code = exit_code_of(report.error)
     return PipelineOutcome(
         path=path,
-        pipeline=name if isinstance(name, str) and name else path.stem,
+        pipeline=report.pipeline or path.stem,
         report=report,
         run_dir=run_dir,
         duration_s=time.monotonic() - started,
@@ -353,7 +347,7 @@ def _gate(
         return
     outcome.baseline_source = baseline.source
     outcome.changes = environment_changes(outcome.report, baseline.report)
-    if not outcome.report.get("variants"):
+    if not outcome.report.variants:
         outcome.notes.append("nothing to compare with the baseline: the run failed before measuring a variant")
         return
     outcome.gates.extend(compare(outcome.report, baseline))
@@ -403,74 +397,3 @@ def _unique_name(stem: str, used: set[str]) -> str:
         name, index = f"{stem}-{index}", index + 1
     used.add(name)
     return name
-
-
-def _exit_code_of(error: Any) -> int:
-    """The exit code of a report's error block, from its error class name."""
-    if not isinstance(error, Mapping):
-        return errors.StageError.exit_code
-    codes = _error_codes()
-    return codes.get(str(error.get("type")), errors.StageError.exit_code)
-
-
-def _error_codes() -> dict[str, int]:
-    codes: dict[str, int] = {}
-    pending: list[type[OvqError]] = [OvqError]
-    while pending:
-        cls = pending.pop()
-        codes[cls.__name__] = cls.exit_code
-        pending.extend(cls.__subclasses__())
-    return codes
-
-
-def _report_on_disk(run_dir: Path, *, since: float) -> dict[str, Any] | None:
-    """The report the failed run wrote, if it wrote one (an older one in a reused folder is not it)."""
-    path = run_dir / "report.json"
-    try:
-        if path.stat().st_mtime < since - 1.0:
-            return None
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return report if isinstance(report, dict) and report.get("status") in ("succeeded", "failed") else None
-
-
-def _failed_report(path: Path, started_at: str, error: Mapping[str, Any]) -> dict[str, Any]:
-    """A report in the contract's shape for a run that failed before writing its own."""
-    finished_at = datetime.now(timezone.utc).isoformat()
-    report = Report(
-        status="failed",
-        pipeline=path.stem,
-        pipeline_file=str(path),
-        started_at=started_at,
-        finished_at=finished_at,
-        duration_s=(datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
-        environment=Environment.model_validate(_environment()),
-        error=ReportError.model_validate(dict(error)),
-    )
-    return report.to_document()
-
-
-def _environment() -> dict[str, Any]:
-    """The environment block without importing the heavy libraries (versions from package metadata)."""
-    environment: dict[str, Any] = {}
-    for key, distribution in (("ovq", "ovq"), ("openvino", "openvino"), ("nncf", "nncf"), ("torch", "torch")):
-        try:
-            environment[key] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            environment[key] = None
-    environment["python"] = platform.python_version()
-    environment["platform"] = platform.platform()
-    environment["cpu"] = _cpu_name()
-    environment["cpu_count"] = os.cpu_count()
-    return environment
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ovq.errors import DependencyError
-from ovq.report.schema import Report, VariantReport, parse_report
-
-ReportLike = Report | Mapping[str, Any]
+from ovq.report.rows import ReportLike
+from ovq.report.schema import VariantReport, parse_report
 
 INSTALL_HINT = "pip install mlflow-skinny (or mlflow) into the environment ovq runs in"
 

@@ -114,7 +114,7 @@ def test_nightly_through_ray_records_history_in_the_driver_and_keeps_user_errors
     assert outcomes["good"].ok, outcomes["good"].to_dict()
     # A data mismatch is the user's: reported with its exit code (8), not retried into something else.
     assert outcomes["bad"].exit_code == 8
-    assert outcomes["bad"].error is not None and outcomes["bad"].error["type"] == "DataMismatchError"
+    assert outcomes["bad"].error is not None and outcomes["bad"].error.type == "DataMismatchError"
     assert result.exit_code == 8
     assert sorted(run.pipeline for run in history.list()) == ["bad", "good"]
     report = json.loads((tmp_path / "nightly" / "good" / "report.json").read_text())

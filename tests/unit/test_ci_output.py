@@ -9,27 +9,31 @@ from typing import Any
 from ovq.nightly.ci_output import render_markdown, write_junit, write_markdown
 from ovq.nightly.gates import GateResult
 from ovq.nightly.runner import NightlyResult, PipelineOutcome
+from ovq.report.schema import Report, parse_report
 
 
-def report(pipeline: str, *, status: str = "succeeded", error: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "status": status,
-        "pipeline": pipeline,
-        "started_at": "2026-11-01T02:00:00+00:00",
-        "environment": {"openvino": "2026.4.1", "nncf": "3.4.0", "cpu": "Test CPU"},
-        "variants": []
-        if status == "failed"
-        else [
-            {
-                "name": "int8",
-                "size_bytes": 110_000,
-                "accuracy": {"metric": "top1", "value": 0.97},
-                "benchmark": {"throughput_fps": 3000.0, "latency_ms": {"median": 1.3}},
-            }
-        ],
-        "error": error,
-    }
+def report(pipeline: str, *, status: str = "succeeded", error: dict[str, Any] | None = None) -> Report:
+    return parse_report(
+        {
+            "schema_version": 1,
+            "status": status,
+            "pipeline": pipeline,
+            "started_at": "2026-11-01T02:00:00+00:00",
+            "environment": {"openvino": "2026.4.1", "nncf": "3.4.0", "cpu": "Test CPU"},
+            "variants": []
+            if status == "failed"
+            else [
+                {
+                    "name": "int8",
+                    "precision": "int8",
+                    "size_bytes": 110_000,
+                    "accuracy": {"metric": "top1", "value": 0.97},
+                    "benchmark": {"throughput_fps": 3000.0, "latency_ms": {"median": 1.3}},
+                }
+            ],
+            "error": error,
+        }
+    )
 
 
 def gate(name: str, status: str, message: str, value: float | None = None, baseline: float | None = None) -> GateResult:

@@ -60,6 +60,19 @@ class FakeRunner:
         output_dir.mkdir(parents=True, exist_ok=True)
         if spec.get("raise") == "bug":
             raise RuntimeError("something nobody expected")
+        if spec.get("returns") == "nothing":
+            return None  # type: ignore[return-value]
+        if spec.get("returns") == "unreadable":
+            report = fabricated_report(spec, self.day)
+            report["variants"][0]["benchmark"]["throughput_fps"] = "fast"  # a string where the contract has a number
+            return report
+        if spec.get("raise") == "unreadable":
+            # A failed run whose own report.json breaks the contract (no pipeline name).
+            report = fabricated_report(spec | {"error": {"stage": "quantize", "type": "StageError"}}, self.day)
+            report["error"] |= {"message": "NNCF could not quantize"}
+            del report["pipeline"]
+            (output_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+            raise StageError("NNCF could not quantize", stage="quantize")
         if spec.get("raise") == "stage":
             # Like the spine: write the failed report, then raise.
             report = fabricated_report(spec | {"error": {"stage": "quantize", "type": "StageError"}}, self.day)
@@ -104,10 +117,10 @@ def test_one_failing_pipeline_does_not_stop_the_others(tmp_path: Path) -> None:
     assert outcomes["alpha"].ok and outcomes["delta"].ok
     # The stage error's own report.json (written before raising) is what got recorded.
     assert outcomes["beta"].error_exit_code == 3
-    assert outcomes["beta"].report["error"]["hint"] == "look at the log"
+    assert outcomes["beta"].error is not None and outcomes["beta"].error.hint == "look at the log"
     # The unexpected exception became a failed report named after the file, with its traceback kept.
     assert outcomes["c"].error_exit_code == 1
-    assert outcomes["c"].report["error"]["type"] == "RuntimeError"
+    assert outcomes["c"].error is not None and outcomes["c"].error.type == "RuntimeError"
     assert "something nobody expected" in (outcomes["c"].traceback or "")
     # A bug in ovq outranks a stage failure.
     assert result.exit_code == 1
@@ -120,6 +133,61 @@ def test_one_failing_pipeline_does_not_stop_the_others(tmp_path: Path) -> None:
     summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert "2 of 4 pipeline(s) failed (exit code 1)" in summary
     assert "RuntimeError: something nobody expected" in summary
+    assert json.loads((tmp_path / "out" / "nightly.json").read_text())["exit_code"] == 1
+
+
+def test_a_report_that_breaks_the_contract_is_a_bug_and_the_night_goes_on(tmp_path: Path) -> None:
+    folder = write_pipelines(
+        tmp_path / "nightly",
+        {
+            "a.yaml": {"name": "alpha"},
+            "b.yaml": {"name": "beta", "returns": "unreadable"},
+            "c.yaml": {"name": "gamma", "raise": "unreadable"},
+            "d.yaml": {"name": "delta", "returns": "nothing"},
+            "e.yaml": {"name": "epsilon"},
+        },
+    )
+    history = HistoryStore(tmp_path / "history.sqlite")
+    history.record(fabricated_report({"name": "beta"}, day=1), gate_status="passed")  # beta has a baseline
+    runner = FakeRunner(day=2)
+    result = run_nightly(
+        [folder],
+        run_pipeline=runner,
+        history=history,
+        out_dir=tmp_path / "out",
+        junit_path=tmp_path / "junit.xml",
+        summary_path=tmp_path / "summary.md",
+        plots=False,
+    )
+
+    assert runner.calls == ["alpha", "beta", "gamma", "delta", "epsilon"]
+    outcomes = {o.path.stem: o for o in result.outcomes}
+    assert outcomes["a"].ok and outcomes["e"].ok
+    # What run_pipeline returned does not parse: a bug in ovq, named by the field that broke the contract.
+    beta = outcomes["b"]
+    assert beta.exit_code == 1 and beta.report.status == "failed" and beta.gates == []
+    assert beta.error is not None and beta.error.type == "ReportFormatError"
+    assert "not a readable report: variants.0.benchmark.throughput_fps" in beta.error.message
+    # A failed run's report.json that does not parse: a bug too, not the run's own stage error (exit 3).
+    gamma = outcomes["c"]
+    assert gamma.exit_code == 1 and gamma.error is not None and gamma.error.type == "ReportFormatError"
+    assert "report.json is not a readable report: pipeline" in gamma.error.message
+    assert "the run failed in stage quantize with StageError: NNCF could not quantize" in gamma.error.message
+    # Not a report at all (the case this one is treated like).
+    delta = outcomes["d"]
+    assert delta.exit_code == 1 and delta.error is not None and delta.error.type == "TypeError"
+    assert result.exit_code == 1
+
+    # Recorded as failed runs (never tomorrow's baseline); the broken document itself is not recorded.
+    recorded = {run.pipeline: run.status for run in history.list(limit=None) if run.run_id > 1}
+    assert recorded == {"alpha": "succeeded", "b": "failed", "c": "failed", "d": "failed", "epsilon": "succeeded"}
+    last_beta = history.last_good("beta")
+    assert last_beta is not None and last_beta.run_id == 1
+    suites = {suite.get("name"): suite for suite in ET.parse(tmp_path / "junit.xml").getroot().iter("testsuite")}
+    (error,) = list(suites["ovq.nightly.b"].iter("error"))
+    assert "throughput_fps" in (error.get("message") or "")
+    summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "3 of 5 pipeline(s) failed (exit code 1)" in summary
     assert json.loads((tmp_path / "out" / "nightly.json").read_text())["exit_code"] == 1
 
 
