@@ -45,29 +45,44 @@ def sweep_cmd(
         Path | None, typer.Option("--output", "-o", help="sweep folder (default runs/sweep-NAME-…)")
     ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="run every stage again (and refresh the cache)")] = False,
+    remeasure: Annotated[
+        bool,
+        typer.Option(
+            "--remeasure", help="run every benchmark again (cached export, quantization etc. are still reused)"
+        ),
+    ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="neither read nor write the stage cache")] = False,
 ) -> None:
     """Run every combination of a sweep file; write OUT/sweep.json (+ .md, .html) and each run's folder.
 
     Exit 0 when every run succeeded, else the most relevant run's exit code; 130 after Ctrl-C (the sweep
-    report then says which runs finished).
+    report then says which runs finished). A rerun replays cached benchmarks (marked "cached" in the
+    report); --remeasure measures them again.
     """
     from ovq.sweep.executors import SweepInterrupted
     from ovq.sweep.runner import run_sweep
+    from ovq.sweep.summary import benchmark_cached
     from ovq.sweep.task import RunResult, RunTask
 
     def progress(task: RunTask, result: RunResult) -> None:
         mark = "[green]✓[/]" if result.exit_code == 0 else f"[red]✗ exit {result.exit_code}[/]"
         where = result.node.get("ray_node_id") or result.node.get("hostname") or "?"
+        replayed = "  [yellow]benchmark cached[/]" if benchmark_cached(result.report) else ""
         console.print(
             f"{mark} {task.run_id} {escape(task.model)} {escape(task.label)}  {result.duration_s:6.1f} s"
-            f"  [dim]node {escape(str(where)[:12])}[/]"
+            f"  [dim]node {escape(str(where)[:12])}[/]{replayed}"
         )
 
     placement = make_executor(executor, ray_address)
     try:
         sweep = run_sweep(
-            sweep_file, out_dir=output, executor=placement, cache=not no_cache, fresh=fresh, on_result=progress
+            sweep_file,
+            out_dir=output,
+            executor=placement,
+            cache=not no_cache,
+            fresh=fresh,
+            remeasure=("benchmark",) if remeasure else (),
+            on_result=progress,
         )
     except SweepInterrupted as stop:
         done = sum(result.status in ("succeeded", "failed") for result in stop.results)

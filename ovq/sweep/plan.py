@@ -15,6 +15,7 @@ import difflib
 import itertools
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -63,8 +64,13 @@ def plan_sweep(
     *,
     cache: bool = True,
     fresh: bool = False,
+    remeasure: Collection[str] = (),
 ) -> list[RunTask]:
-    """Every run of the sweep, validated; raises ConfigError (nothing has run yet) on the first bad override."""
+    """Every run of the sweep, validated; raises ConfigError (nothing has run yet) on the first bad override.
+
+    remeasure: stage kinds every run executes again instead of replaying them from the cache (`ovq sweep
+    --remeasure` passes ("benchmark",): fresh throughputs, cached export and quantization).
+    """
     axes = list(spec.grid.items())
     combinations = list(itertools.product(*(values for _, values in axes))) if axes else [()]
     tasks: list[RunTask] = []
@@ -93,6 +99,7 @@ def plan_sweep(
                     whole_node=any(stage.stage == "benchmark" for stage in config.stages),
                     cache=cache,
                     fresh=fresh,
+                    remeasure=tuple(remeasure),
                     collect=spec.collect,
                     tasks_per_node=spec.tasks_per_node,
                 )

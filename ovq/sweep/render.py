@@ -21,8 +21,18 @@ def _budget(point: Mapping[str, Any]) -> str:
     return {True: "met", False: "missed", None: "–"}[point.get("budget_met")]
 
 
+def _throughput(fps: Any, *, noisy: bool, cached: bool) -> str:
+    """A throughput cell: the number, " noisy" when it varied too much, " cached" when replayed from the cache."""
+    number = _fmt(fps)
+    return number + (" noisy" if noisy else "") + (" cached" if cached and number != "–" else "")
+
+
 def variant_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
-    """The table every rendering shares: one row per variant of every run (plain text cells)."""
+    """The table every rendering shares: one row per variant of every run (plain text cells).
+
+    A throughput replayed from the stage cache (the run's `benchmark_cached`; absent in sweep.json files
+    written before it existed) is marked "cached": it was not measured by this sweep.
+    """
     headers = ["run", "model", "overrides", "status", "variant", "accuracy", "throughput fps", "budget", "Pareto"]
     rows: list[list[str]] = []
     for run in sweep.get("runs", []):
@@ -40,7 +50,11 @@ def variant_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
                     status,
                     point["variant"] + (" (deliverable)" if point["deliverable"] else ""),
                     _fmt(point["accuracy"]),
-                    _fmt(point["throughput_fps"]) + (" noisy" if point.get("noisy") else ""),
+                    _throughput(
+                        point["throughput_fps"],
+                        noisy=bool(point.get("noisy")),
+                        cached=bool(run.get("benchmark_cached")),
+                    ),
                     _budget(point),
                     "yes" if point["pareto"] else "",
                 ]
@@ -54,9 +68,10 @@ def best_lines(sweep: Sweep) -> list[str]:
         if not best.get("variant"):
             lines.append(f"{model}: none ({best.get('reason')})")
             continue
+        replayed = " (cached)" if best.get("benchmark_cached") and best.get("throughput_fps") else ""
         text = (
             f"{model}: {best['variant']} of run {best['run_id']} ({best['label'] or 'base'}),"
-            f" {best['metric'] or 'accuracy'} {_fmt(best['accuracy'])}, {_fmt(best['throughput_fps'])} fps,"
+            f" {best['metric'] or 'accuracy'} {_fmt(best['accuracy'])}, {_fmt(best['throughput_fps'])} fps{replayed},"
             f" budget {best['budget']} ({best['rule']})"
         )
         if best.get("machines_compared", 0) > 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,13 @@ def run_sweep(
     executor: Executor | None = None,
     cache: bool = True,
     fresh: bool = False,
+    remeasure: Collection[str] = (),
     on_result: Callable[[RunTask, RunResult], None] | None = None,
 ) -> dict[str, Any]:
     """Run every combination of a sweep file and return the sweep report (also written to OUT/sweep.json).
+
+    fresh: run every stage again. remeasure: stage kinds never replayed from the cache; ("benchmark",)
+    measures every throughput again while export and quantization still come from the cache.
 
     >>> sweep = run_sweep("pipelines/sweeps/digits_grid.yaml", out_dir="runs/sweep")
     >>> sweep["best"]["quickstart"]["variant"]
@@ -41,7 +45,7 @@ def run_sweep(
     spec, sweep_dir = load_sweep(sweep_file)
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"sweep-{spec.name}-{_stamp()}"
     # Every override is validated here, before any run starts: a bad path is exit 2 with nothing run.
-    tasks = plan_sweep(spec, sweep_dir, out, cache=cache, fresh=fresh)
+    tasks = plan_sweep(spec, sweep_dir, out, cache=cache, fresh=fresh, remeasure=remeasure)
     out.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
     by_id = {task.run_id: task for task in tasks}

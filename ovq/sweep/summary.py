@@ -3,6 +3,10 @@
 Throughput is only comparable on one kind of machine. Each run records the node it was measured on; runs
 are grouped by machine (CPU model, cores, the flags that pick OpenVINO's kernels) and the Pareto front is
 drawn per machine and metric. When throughputs come from more than one kind of machine, the report says so.
+
+A cache hit is not a measurement: a run whose benchmark stage was replayed from the stage cache shows
+throughputs measured at another time, under another load. Each run says so (`benchmark_cached`), and the
+report notes how many runs replayed them (`ovq sweep --remeasure` measures them again).
 """
 
 from __future__ import annotations
@@ -21,6 +25,19 @@ def machine_key(node: Mapping[str, Any]) -> str:
     """Two nodes with the same key give comparable throughputs (hostnames do not matter, hardware does)."""
     flags = ",".join(node.get("cpu_flags") or []) or "no AVX2+ flags"
     return f"{node.get('cpu') or 'unknown CPU'} | {node.get('cpu_count') or '?'} cores | {flags}"
+
+
+def benchmark_cached(report: Mapping[str, Any] | None) -> bool | None:
+    """Whether a run's throughputs were replayed from the stage cache; None when no benchmark stage ran.
+
+    Read from the report's stages (kind "benchmark", `cached`): true when any of them was replayed.
+    """
+    if not report:
+        return None
+    stages = [stage for stage in parse_report(report).stages if stage.kind == "benchmark"]
+    if not stages:
+        return None
+    return any(stage.cached for stage in stages)
 
 
 def variant_points(task: RunTask, result: RunResult) -> list[dict[str, Any]]:
@@ -135,6 +152,7 @@ def build_sweep_report(
                 "machine": machine,
                 "deliverable": (report or {}).get("deliverable"),
                 "has_budget": bool((report or {}).get("budget")),
+                "benchmark_cached": benchmark_cached(report),
                 "variants": variant_points(task, result) if result else [],
             }
         )
@@ -146,6 +164,10 @@ def build_sweep_report(
             f"throughputs come from {len(measured_machines)} different kinds of machine; compare them only within"
             " one machine (the Pareto front is drawn per machine)"
         )
+    benchmarked = [run for run in runs if run["benchmark_cached"] is not None]
+    replayed = sum(bool(run["benchmark_cached"]) for run in benchmarked)
+    if replayed:
+        notes.append(replayed_note(replayed, len(benchmarked)))
     lost = list(executor.get("lost_nodes") or [])
     if lost:
         notes.append(f"{len(lost)} node(s) were lost during the sweep; their runs were retried on other nodes")
@@ -173,6 +195,14 @@ def build_sweep_report(
         "best": best_per_model(runs),
         "runs": runs,
     }
+
+
+def replayed_note(replayed: int, benchmarked: int) -> str:
+    """The one line every rendering shows when throughputs were replayed from the stage cache."""
+    return (
+        f"{replayed} of {benchmarked} benchmarked runs replayed their benchmark numbers from the stage cache"
+        ' (measured earlier, under another load; marked "cached"); `ovq sweep --remeasure` measures them again'
+    )
 
 
 def _mark_pareto(runs: list[dict[str, Any]]) -> None:
@@ -220,5 +250,6 @@ def best_per_model(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
             "budget": "met" if point["budget_met"] else "no budget",
             "rule": rule,
             "machines_compared": len(machines),
+            "benchmark_cached": run.get("benchmark_cached"),
         }
     return best

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -70,3 +71,39 @@ def test_ctrl_c_cancels_the_rest_and_leaves_a_report_of_what_finished(tmp_path: 
     assert not (out / "runs" / "003-tiny").exists()
     assert any("2 of 8 runs finished" in note for note in sweep["notes"])
     assert "interrupted" in (out / "sweep.md").read_text()
+
+
+def test_a_rerun_marks_replayed_benchmarks_and_remeasure_measures_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache hit is not a measurement: replayed throughputs are marked, --remeasure measures them again."""
+    monkeypatch.setenv("OVQ_CACHE_DIR", str(tmp_path / "cache"))  # the first sweep must really measure
+    pipeline = write_tiny_pipeline(tmp_path)
+    sweep_file = write_sweep(tmp_path, {"stages.compile.hint": ["latency"]}, pipelines=[pipeline.name])
+
+    first = run_sweep(sweep_file, out_dir=tmp_path / "first")
+    assert [run["benchmark_cached"] for run in first["runs"]] == [False]
+    assert " cached" not in (tmp_path / "first" / "sweep.md").read_text()
+
+    # The same sweep again: every stage, the benchmark included, is replayed from the cache.
+    second = CliRunner().invoke(app, ["sweep", str(sweep_file), "-o", str(tmp_path / "second")])
+    assert second.exit_code == 0, second.output
+    sweep = json.loads((tmp_path / "second" / "sweep.json").read_text())
+    assert [run["benchmark_cached"] for run in sweep["runs"]] == [True]
+    note = "1 of 1 benchmarked runs replayed their benchmark numbers from the stage cache"
+    assert note in second.output and "ovq sweep --remeasure" in second.output
+    markdown = (tmp_path / "second" / "sweep.md").read_text()
+    assert note in markdown and note in (tmp_path / "second" / "sweep.html").read_text()
+    throughputs = re.findall(r"^\| 001-tiny \|(?:[^|]*\|){5} ([^|]*) \|", markdown, re.M)
+    assert len(throughputs) == len(sweep["runs"][0]["variants"]) == 3
+    assert all(re.fullmatch(r"[\d.e+]+( noisy)? cached", cell) for cell in throughputs), throughputs
+
+    third = CliRunner().invoke(app, ["sweep", str(sweep_file), "-o", str(tmp_path / "third"), "--remeasure"])
+    assert third.exit_code == 0, third.output
+    sweep = json.loads((tmp_path / "third" / "sweep.json").read_text())
+    assert [run["benchmark_cached"] for run in sweep["runs"]] == [False]
+    assert "remeasure" not in third.output and " cached" not in (tmp_path / "third" / "sweep.md").read_text()
+    report = json.loads((Path(sweep["runs"][0]["run_dir"]) / "report.json").read_text())
+    cached = {stage["kind"]: stage["cached"] for stage in report["stages"]}
+    assert cached["benchmark"] is False
+    assert cached["export"] is True and cached["quantize"] is True  # only the benchmark ran again
