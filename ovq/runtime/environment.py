@@ -51,3 +51,13 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu_flags": flags,
     }
+
+
+def machine_identity() -> dict[str, Any]:
+    """What a measured number depends on in the hardware: CPU model, cores, the flags that pick kernels.
+
+    Part of the cache key of every stage that measures on this machine (evaluate, benchmark, budget-driven
+    search): a result measured on another kind of machine is not replayed as if it were measured here.
+    """
+    cpu, flags = _cpu()
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_flags": flags}

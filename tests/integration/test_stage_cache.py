@@ -88,6 +88,25 @@ def test_nightly_remeasures_speed_but_reuses_the_rest(tmp_path: Path) -> None:
     }
 
 
+def test_a_shared_cache_replays_no_measurement_from_another_kind_of_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = StageCache(tmp_path / "cache")
+    run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "a", cache=cache)
+    here = environment_module.machine_identity()
+    other = {**here, "cpu_flags": [*here["cpu_flags"], "amx_int8"], "cpu": "another CPU"}
+    monkeypatch.setattr("ovq.pipeline.stages.base.machine_identity", lambda: other)
+    elsewhere = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "b", cache=cache)
+    # The IR files are the same anywhere; what was measured on them is only true where it was measured.
+    assert cached(elsewhere) == {
+        "export": True,
+        "quantize": True,
+        "compile": True,
+        "evaluate": False,
+        "benchmark": False,
+    }
+
+
 @pytest.mark.slow
 def test_kill_9_mid_stage_then_resume(tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache-root"

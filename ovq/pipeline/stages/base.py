@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel
 
 from ovq.config.stages import stage_kind
+from ovq.runtime.environment import machine_identity
 
 if TYPE_CHECKING:
     from ovq.pipeline.context import RunContext
@@ -74,6 +75,9 @@ class StageAdapter(Generic[ConfigT]):
         if dataset is not None:
             parts["dataset"] = ctx.dataset_digest(dataset)
         if self.uses_deployment or (self.uses_budget and ctx.config.budget is not None):
+            # Accuracy at the plugin's default precision and every timing depend on the CPU: a shared cache
+            # (a cluster's OVQ_CACHE_DIR) must not replay another kind of machine's numbers here.
+            parts["machine"] = machine_identity()
             parts["deployment"] = ctx.deployment.model_dump(mode="json") if ctx.deployment else None
             parts["metrics"] = {name: spec.model_dump(mode="json") for name, spec in ctx.config.metrics.items()}
         if self.uses_budget and ctx.config.budget is not None:
