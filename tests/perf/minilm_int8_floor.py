@@ -122,8 +122,11 @@ def main() -> int:
     numbers["interpolated"] = {}
     for share_of_error in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0):
         mixed = reference + share_of_error * (int8 - reference)
-        numbers["interpolated"][f"{share_of_error:g}"] = {"changed": changed(mixed), "cosine_drop": cosine_drop(mixed)}
-        print(f"FP32 + {share_of_error:.1f} x INT8 error: {changed(mixed)} changed, cosine drop {cosine_drop(mixed):.2e}")
+        row = {"changed": changed(mixed), "cosine_drop": cosine_drop(mixed)}
+        numbers["interpolated"][f"{share_of_error:g}"] = row
+        print(
+            f"FP32 + {share_of_error:.1f} x INT8 error: {row['changed']} changed, cosine drop {row['cosine_drop']:.2e}"
+        )
     tolerated = max(
         (float(t) for t, row in numbers["interpolated"].items() if row["changed"] <= MAX_CHANGED), default=0.0
     )
