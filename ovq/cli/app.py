@@ -130,6 +130,12 @@ def pipeline_run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress, only the result")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print report.json to stdout")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="run every stage again (and refresh the cache)")] = False,
+    remeasure: Annotated[
+        bool,
+        typer.Option(
+            "--remeasure", help="run every benchmark again (cached export, quantization etc. are still reused)"
+        ),
+    ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="neither read nor write the stage cache")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="clear a run folder that holds another pipeline's run")
@@ -138,7 +144,8 @@ def pipeline_run(
 ) -> None:
     """Run a pipeline and write RUN_DIR/report.json (+ report.md, report.html).
 
-    Stage results are cached by their inputs and library versions: an unchanged rerun reuses them.
+    Stage results are cached by their inputs and library versions: an unchanged rerun reuses them. Benchmark
+    numbers replayed that way are marked "cached" in the report; --remeasure measures them again.
     """
     from ovq.pipeline.runner import run_pipeline
 
@@ -150,6 +157,7 @@ def pipeline_run(
             reporter=ConsoleReporter(quiet),
             cache=not no_cache,
             fresh=fresh,
+            remeasure=("benchmark",) if remeasure else (),
             overwrite=overwrite,
         )
     if json_output:

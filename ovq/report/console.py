@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ovq.report.matrix import compact_entry
 from ovq.report.profile_view import console_lines
 from ovq.report.rows import (
+    CACHED_NOTE,
     SPEEDUP_NOTE,
     ReportLike,
     budget_limit_lines,
@@ -63,6 +64,8 @@ def render_console_table(report: ReportLike) -> Table:
     captions = [f"warning: {warning}" for warning in report.warnings]
     if any(row.speedup is not None for row in rows):
         captions.append("¹ " + SPEEDUP_NOTE)
+    if any(row.cached for row in rows):
+        captions.append(CACHED_NOTE)
     if report.budget is not None:
         verdict = f"met, deliverable {report.deliverable}" if report.budget.met else "missed, no deliverable"
         captions.append(f"budget ({'; '.join(budget_limit_lines(report))}): {verdict}")

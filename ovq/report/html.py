@@ -20,6 +20,7 @@ from ovq.report.profile_view import (
 )
 from ovq.report.rows import (
     BASELINE_NOTE,
+    CACHED_NOTE,
     DASH,
     SPEEDUP_NOTE,
     ReportLike,
@@ -175,6 +176,13 @@ def _tags(row: VariantRow) -> str:
     return "".join(tags)
 
 
+def _cached_html(text: str, row: VariantRow) -> str:
+    """An escaped benchmark cell, tagged "cached" when the row's numbers were replayed from the stage cache."""
+    if not row.cached or text == DASH:
+        return esc(text)
+    return f'{esc(text)} <span class="tag cached" title="replayed from the stage cache">cached</span>'
+
+
 def _drop_html(drop: float | None) -> str:
     text = esc(fmt_metric_drop(drop))
     if drop is None or abs(drop) < 1e-12:
@@ -210,10 +218,10 @@ def variant_table_html(rows: Sequence[VariantRow]) -> str:
             value, drop = metric_value_and_drop(row, metric)
             cells += [esc(fmt_metric(value)), _drop_html(drop)]
         cells += [
-            esc(fmt_number(row.throughput_fps)),
+            _cached_html(fmt_number(row.throughput_fps), row),
             esc(fmt_ratio(row.speedup)),
             *([esc(fmt_ratio(row.speedup_vs_default))] if with_default else []),
-            esc(fmt_ms(row.latency_median_ms)),
+            _cached_html(fmt_ms(row.latency_median_ms), row),
             esc(fmt_ms(row.latency_p90_ms)),
             esc(fmt_ms(row.latency_p99_ms)),
             esc(fmt_execution(row)),
@@ -397,6 +405,8 @@ def render_html(report: ReportLike) -> str:
         notes += null_notes(report)
         if any(r.speedup is not None for r in rows):
             notes.append(SPEEDUP_NOTE)
+        if any(r.cached for r in rows):
+            notes.append(CACHED_NOTE)
         if notes:
             sections.append('<ul class="notes">' + "".join(f"<li>{_inline_code(n)}</li>" for n in notes) + "</ul>")
         sections.append(plots_html(report, rows))

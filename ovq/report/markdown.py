@@ -20,6 +20,7 @@ from ovq.report.profile_view import (
 )
 from ovq.report.rows import (
     BASELINE_NOTE,
+    CACHED_NOTE,
     DASH,
     SPEEDUP_NOTE,
     ReportLike,
@@ -202,6 +203,8 @@ def render_markdown(report: ReportLike) -> str:
             lines.append(f"- {note}")
         if any(r.noisy for r in rows):
             lines.append("- *noisy*: the throughput varied a lot across repeats; rerun on a quieter machine.")
+        if any(r.cached for r in rows):
+            lines.append(f"- {CACHED_NOTE}")
         if any(r.baseline for r in rows):
             lines.append(f"- {BASELINE_NOTE}")
         lines += [f"- {note}" for note in null_notes(report)]

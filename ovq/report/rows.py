@@ -66,6 +66,8 @@ class VariantRow:
     repeats: float | None = None
     spread: float | None = None
     noisy: bool = False
+    #: The benchmark numbers were replayed from the stage cache (see `benchmark_cached`), not measured by this run.
+    cached: bool = False
     execution_precision: dict[str, float] = field(default_factory=dict)
     # Every metric the run measured on this variant: name -> (value, drop vs FP32), in declaration order.
     metrics: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -101,9 +103,26 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+def benchmark_cached(report: ReportLike) -> bool | None:
+    """Whether the run's benchmark numbers were replayed from the stage cache; None without a benchmark stage.
+
+    Read from the report's stages (kind "benchmark", `cached`): true when any of them was replayed. A cache hit
+    is not a measurement: such numbers were measured earlier, under another load.
+    """
+    stages = [stage for stage in parse_report(report).stages if stage.kind == "benchmark"]
+    return any(stage.cached for stage in stages) if stages else None
+
+
+CACHED_NOTE = (
+    "The benchmark numbers were replayed from the stage cache (measured earlier, under another load; marked"
+    ' "cached"); `ovq pipeline run --remeasure` measures them again.'
+)
+
+
 def variant_rows(report: ReportLike) -> list[VariantRow]:
     """Rows for every variant of `report`, with size ratios and speed-ups filled in where computable."""
     report = parse_report(report)
+    replayed = bool(benchmark_cached(report))
     reference = reference_variant(report.variants)
     reference_size = _float(reference.size_bytes) if reference else None
     reference_fps = reference.benchmark.throughput_fps if reference and reference.benchmark else None
@@ -153,6 +172,7 @@ def variant_rows(report: ReportLike) -> list[VariantRow]:
                 repeats=_float(bench.repeats) if bench else None,
                 spread=bench.spread if bench else None,
                 noisy=bench.noisy if bench else False,
+                cached=replayed and bench is not None,
                 execution_precision={k: float(v) for k, v in (variant.execution_precision or {}).items()},
                 metrics={name: (score.value, score.drop) for name, score in variant.metrics.items()},
                 speedup_vs_default=bench.speedup_vs_default if bench else None,
@@ -335,6 +355,11 @@ def fmt_latency_triplet(row: VariantRow) -> str:
     return " / ".join(fmt_ms(v) for v in (row.latency_median_ms, row.latency_p90_ms, row.latency_p99_ms))
 
 
+def fmt_cached(text: str, row: VariantRow) -> str:
+    """A benchmark cell with " cached" appended when the row's numbers were replayed from the stage cache."""
+    return text + " cached" if row.cached and text != DASH else text
+
+
 def fmt_execution(row: VariantRow, top: int = 3) -> str:
     """Share of executed layers per precision, e.g. ``u8 52% · f32 40% · i8 8%``."""
     counts = {k: v for k, v in row.execution_precision.items() if v > 0}
@@ -437,9 +462,9 @@ def measured_cells(row: VariantRow, metric_names: Sequence[str], *, with_default
         cells += [fmt_metric(value), fmt_metric_drop(drop)]
     return [
         *cells,
-        fmt_number(row.throughput_fps),
+        fmt_cached(fmt_number(row.throughput_fps), row),
         fmt_ratio(row.speedup),
         *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
-        fmt_latency_triplet(row),
+        fmt_cached(fmt_latency_triplet(row), row),
         fmt_execution(row),
     ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ovq.report.rows import benchmark_cached as report_benchmark_cached
 from ovq.report.rows import reference_variant, variant_rows
 from ovq.report.schema import parse_report
 from ovq.sweep.task import RunResult, RunTask
@@ -30,14 +31,9 @@ def machine_key(node: Mapping[str, Any]) -> str:
 def benchmark_cached(report: Mapping[str, Any] | None) -> bool | None:
     """Whether a run's throughputs were replayed from the stage cache; None when no benchmark stage ran.
 
-    Read from the report's stages (kind "benchmark", `cached`): true when any of them was replayed.
+    The same reading of the report's stages as the run's own report.md/html (`ovq.report.rows.benchmark_cached`).
     """
-    if not report:
-        return None
-    stages = [stage for stage in parse_report(report).stages if stage.kind == "benchmark"]
-    if not stages:
-        return None
-    return any(stage.cached for stage in stages)
+    return report_benchmark_cached(report) if report else None
 
 
 def variant_points(task: RunTask, result: RunResult) -> list[dict[str, Any]]:

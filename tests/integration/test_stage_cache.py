@@ -217,3 +217,44 @@ def test_a_corrupted_entry_is_dropped_and_recomputed(tmp_path: Path) -> None:
     assert [v["accuracy"] for v in second["variants"]] == [v["accuracy"] for v in first["variants"]]
     third = run_pipeline(pipeline_file(tmp_path), output_dir=tmp_path / "c", cache=cache)
     assert all(cached(third).values())  # recomputed entries were stored again
+
+
+def test_pipeline_run_marks_replayed_benchmarks_and_remeasure_measures_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from ovq.cli.app import app
+    from ovq.report.rows import CACHED_NOTE
+
+    monkeypatch.setenv("OVQ_CACHE_DIR", str(tmp_path / "cache-root"))
+    config = {
+        "name": "remeasure",
+        "model": {"factory": FACTORY},
+        "stages": [
+            {"stage": "export", "input_shapes": [list(tiny_models.INPUT_SHAPE)]},
+            {"stage": "compile", "hint": "latency", "default_candidate": False},
+            {"stage": "benchmark", "iterations": 20, "profile": False},
+        ],
+    }
+    pipeline = tmp_path / "remeasure.yaml"
+    pipeline.write_text(yaml.safe_dump(config))
+
+    def run(folder: str, *options: str) -> tuple[dict[str, Any], str]:
+        result = CliRunner().invoke(app, ["pipeline", "run", str(pipeline), "-o", str(tmp_path / folder), *options])
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / folder / "report.json").read_text()), " ".join(result.output.split())
+
+    first, output = run("a")
+    assert not any(cached(first).values()) and "cached" not in output
+    replayed, output = run("b")
+    assert all(cached(replayed).values())
+    fps = replayed["variants"][0]["benchmark"]["throughput_fps"]
+    assert f"{fps:,.1f} cached" in output and " ".join(CACHED_NOTE.split()) in output
+    assert CACHED_NOTE in (tmp_path / "b" / "report.md").read_text()
+    remeasured, output = run("c", "--remeasure")
+    assert cached(remeasured) == {"export": True, "compile": True, "benchmark": False}
+    fps = remeasured["variants"][0]["benchmark"]["throughput_fps"]
+    assert f"{fps:,.1f} " in output and f"{fps:,.1f} cached" not in output  # measured now: unmarked
+    assert " ".join(CACHED_NOTE.split()) not in output
+    assert CACHED_NOTE not in (tmp_path / "c" / "report.md").read_text()

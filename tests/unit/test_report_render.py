@@ -25,7 +25,7 @@ from ovq.report.diff import (
 )
 from ovq.report.html import render_html
 from ovq.report.markdown import render_markdown
-from ovq.report.rows import budget_threshold, variant_rows
+from ovq.report.rows import CACHED_NOTE, benchmark_cached, budget_threshold, variant_rows
 
 GOLDENS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 GOLDEN_NAMES = sorted(p.stem for p in GOLDENS.glob("*.json"))
@@ -198,6 +198,49 @@ def test_precision_candidates_and_peer_runtimes() -> None:
     fps = variant(report, "onnxruntime_int8")["benchmark"]["throughput_fps"]
     assert rows["onnxruntime_int8"].throughput_fps == fps
     assert render_html(report).count('<tr class="baseline">') == len(peers)
+
+
+def with_cached_benchmark(report: dict[str, Any]) -> dict[str, Any]:
+    """The golden as an unchanged rerun writes it: its benchmark stage replayed from the stage cache."""
+    replayed = copy.deepcopy(report)
+    stages = [stage for stage in replayed["stages"] if stage["kind"] == "benchmark"]
+    assert stages
+    for stage in stages:
+        stage["cached"] = True
+    return replayed
+
+
+def test_benchmark_numbers_replayed_from_the_cache_are_marked_in_every_view() -> None:
+    report = with_cached_benchmark(golden("precision"))
+    assert benchmark_cached(report) is True
+    measured = [v for v in report["variants"] if v["benchmark"] is not None]
+    assert any(v["baseline"] for v in measured)  # the peers were measured by the same (replayed) stage
+    markdown, page = render_markdown(report), render_html(report)
+    console = console_text(report)
+    for entry in measured:
+        fps = f"{entry['benchmark']['throughput_fps']:,.1f}"
+        label = f"**{entry['name']}**" if entry["name"] == report["deliverable"] else entry["name"]
+        cells = markdown_row(markdown, label)
+        assert f"{fps} cached" in cells, cells
+        assert next(cell for cell in cells if " / " in cell).endswith(" cached")
+        assert f"{fps} cached" in console
+        assert f'<td>{fps} <span class="tag cached" title="replayed from the stage cache">cached</span></td>' in page
+    assert f"- {CACHED_NOTE}" in markdown
+    assert " ".join(CACHED_NOTE.split()) in " ".join(console.split())
+    assert "were replayed from the stage cache (measured earlier, under another load;" in page
+    assert "<code>ovq pipeline run --remeasure</code> measures them again." in page
+
+
+@pytest.mark.parametrize("name", GOLDEN_NAMES)
+def test_fresh_benchmark_numbers_carry_no_cached_mark(name: str) -> None:
+    report = golden(name)  # failed and precision have a cached export stage: only the benchmark's flag counts
+    assert not benchmark_cached(report)
+    assert not any(row.cached for row in variant_rows(report))
+    markdown, page, console = render_markdown(report), render_html(report), console_text(report)
+    assert "cached" not in console
+    assert CACHED_NOTE not in markdown and "replayed from the stage cache" not in page
+    table = markdown.split("## Variants", 1)[1].split("\n## ", 1)[0]
+    assert " cached |" not in table
 
 
 def test_budget_threshold_follows_the_limit_type_and_metric() -> None:
