@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -55,8 +56,8 @@ def sweep_cmd(
 ) -> None:
     """Run every combination of a sweep file; write OUT/sweep.json (+ .md, .html) and each run's folder.
 
-    Exit 0 when every run succeeded, else the most relevant run's exit code; 130 after Ctrl-C (the sweep
-    report then says which runs finished). A rerun replays cached benchmarks (marked "cached" in the
+    Exit 0 when every run succeeded, else the most relevant run's exit code; 130 after Ctrl-C, 143 after
+    SIGTERM (the sweep report then says which runs finished). A rerun replays cached benchmarks (marked "cached" in the
     report); --remeasure measures them again.
     """
     from ovq.sweep.executors import SweepInterrupted
@@ -86,8 +87,9 @@ def sweep_cmd(
         )
     except SweepInterrupted as stop:
         done = sum(result.status in ("succeeded", "failed") for result in stop.results)
-        console.print(f"[bold red]interrupted[/]: {done} of {len(stop.results)} runs finished; sweep report written")
-        raise typer.Exit(130) from None
+        how = "interrupted" if stop.signum == signal.SIGINT else "terminated"
+        console.print(f"[bold red]{how}[/]: {done} of {len(stop.results)} runs finished; sweep report written")
+        raise typer.Exit(stop.exit_code) from None
     for note in sweep["notes"]:
         console.print(f"[yellow]note:[/] {escape(note)}")
     for model, best in sweep["best"].items():

@@ -8,11 +8,13 @@ re-measured ("benchmark" never comes from the cache) like a local nightly run.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ovq.errors import OvqError, StageError
+from ovq.pipeline.run_folder import Terminated
 from ovq.sweep.executors import Executor, SweepInterrupted
 from ovq.sweep.task import RunResult, RunTask
 
@@ -52,8 +54,8 @@ def nightly_fan_out(executor: Executor, *, fresh: bool = False) -> Callable[[Seq
             )
         try:
             results = executor.run(tasks, lambda result: None)
-        except SweepInterrupted:
-            raise KeyboardInterrupt from None
+        except SweepInterrupted as stop:
+            raise (KeyboardInterrupt() if stop.signum == signal.SIGINT else Terminated()) from None
         by_file = {task.pipeline_file: result for task, result in zip(tasks, results, strict=True)}
 
         def run_one(path: Path, run_dir: Path) -> Mapping[str, Any]:

@@ -8,13 +8,16 @@ share. Both ask for no Ray CPUs: OpenVINO uses every core of the node it runs on
 
 Faults: a task whose worker or node dies is retried elsewhere (``max_retries``) from a clean run folder;
 user errors never reach Ray as exceptions (they come back as failed results), so they are not retried.
-Ctrl-C cancels what is pending and in flight.
+Ctrl-C and SIGTERM cancel what is pending and in flight, then stop the private instance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import signal
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ovq.errors import ConfigError, DependencyError
@@ -42,15 +45,61 @@ def start_local_ray(num_cpus: int | None = None) -> Any:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray = import_ray()
-    ray.init(
-        address="local",
-        num_cpus=num_cpus,
-        resources={NODE_RESOURCE: 1},
-        include_dashboard=False,
-        _node_ip_address=LOOPBACK,
-        log_to_driver=False,
-    )
+    with services_in_their_own_process_group(ray):
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            resources={NODE_RESOURCE: 1},
+            include_dashboard=False,
+            _node_ip_address=LOOPBACK,
+            log_to_driver=False,
+        )
     return ray
+
+
+@contextlib.contextmanager
+def services_in_their_own_process_group(ray: Any) -> Iterator[None]:
+    """While a local instance starts: each Ray service (GCS, raylet, ...) leads a process group of its own.
+
+    A terminal's Ctrl-C, `kill -- -PGID` and most CI timeouts signal the driver's whole process group, and
+    Ray starts its services in it. Ray blocks SIGINT in them, but not SIGTERM: a SIGTERM to the group took
+    the GCS and raylet down under the driver, whose Ray crash handler then aborted it with a stack dump and
+    no sweep report (and with ovq's handler, it waited 60 s for the GCS instead). In groups of their own
+    only the driver hears the signal; it cancels the tasks and stops the services with ray.shutdown().
+    They stay in the driver's session, and die with it if it is killed outright (Ray's kernel fate
+    sharing, PR_SET_PDEATHSIG), which is why this is done only where Ray has it (Linux): elsewhere Ray's
+    reaper cleans up by process group. Ray's workers already lead groups of their own.
+
+    Done by wrapping the Popen that Ray's process launcher calls (`ray._private.services.ConsolePopen`);
+    on a Ray without it the services start as Ray starts them.
+    """
+    private: Any = getattr(ray, "_private", None)
+    services: Any = getattr(private, "services", None)
+    popen = getattr(services, "ConsolePopen", None)
+    fate_sharing = getattr(getattr(private, "utils", None), "detect_fate_sharing_support", None)
+    if popen is None or not sys.platform.startswith("linux") or fate_sharing is None or not fate_sharing():
+        yield
+        return
+
+    def own_group(*args: Any, **kwargs: Any) -> Any:
+        if sys.version_info >= (3, 11):
+            kwargs["process_group"] = 0
+        else:  # pragma: no cover - Python 3.10
+            launcher_preexec = kwargs.get("preexec_fn")
+
+            def preexec() -> None:
+                os.setpgid(0, 0)
+                if launcher_preexec is not None:
+                    launcher_preexec()
+
+            kwargs["preexec_fn"] = preexec
+        return popen(*args, **kwargs)
+
+    services.ConsolePopen = own_group
+    try:
+        yield
+    finally:
+        services.ConsolePopen = popen
 
 
 class RayExecutor:
@@ -81,13 +130,15 @@ class RayExecutor:
                 start_local_ray()
             else:
                 ray.init(address=self.address, log_to_driver=False)
-        try:
-            return self._run(ray, tasks, on_result)
-        finally:
-            if owned:
-                ray.shutdown()
+        # After ray.init: its SIGTERM handler (a stack dump and abort) gives way to ours until Ray is stopped.
+        with graceful_interrupt() as stop:
+            try:
+                return self._run(ray, tasks, on_result, stop)
+            finally:
+                if owned:
+                    ray.shutdown()
 
-    def _run(self, ray: Any, tasks: Sequence[RunTask], on_result: OnResult) -> list[RunResult]:
+    def _run(self, ray: Any, tasks: Sequence[RunTask], on_result: OnResult, stop: StopRequest) -> list[RunResult]:
         alive_before = self._check_nodes(ray)
         remote = ray.remote(execute_run)
         pending: dict[Any, RunTask] = {}
@@ -102,20 +153,20 @@ class RayExecutor:
             }
             pending[remote.options(**options).remote(task)] = task
         finished: dict[str, RunResult] = {}
-        with graceful_interrupt() as stop:
-            try:
-                self._collect(ray, pending, finished, on_result, stop)
-            except KeyboardInterrupt:
-                stop.requested = True
-            finally:
-                alive_after = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
-                self.lost_nodes = sorted(alive_before - alive_after)
+        try:
+            self._collect(ray, pending, finished, on_result, stop)
+        except KeyboardInterrupt:
+            stop.request(signal.SIGINT)  # Ctrl-C twice: stop waiting at once
+        finally:
+            alive_after = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+            self.lost_nodes = sorted(alive_before - alive_after)
         if stop.requested:
             # The runs elsewhere are other processes: cancelling them cannot hurt this one's report.
             for ref in pending:
                 ray.cancel(ref, force=True)
-            results = [finished.get(t.run_id) or cancelled(t, "cancelled: the sweep was interrupted") for t in tasks]
-            raise SweepInterrupted(results)
+            reason = "cancelled: the sweep was interrupted"
+            results = [finished.get(t.run_id) or cancelled(t, reason, stop.exit_code) for t in tasks]
+            raise SweepInterrupted(results, stop.signum or signal.SIGINT)
         return [finished[task.run_id] for task in tasks]
 
     def _collect(

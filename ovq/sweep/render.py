@@ -36,7 +36,8 @@ def variant_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "model", "overrides", "status", "variant", "accuracy", "throughput fps", "budget", "Pareto"]
     rows: list[list[str]] = []
     for run in sweep.get("runs", []):
-        status = run["status"] if run["exit_code"] in (0, 130) else f"{run['status']} (exit {run['exit_code']})"
+        plain = run["exit_code"] in (0, 130) or run["status"] == "cancelled"
+        status = run["status"] if plain else f"{run['status']} (exit {run['exit_code']})"
         if not run["variants"]:
             message = (run.get("error") or {}).get("message", "")
             rows.append([run["run_id"], run["model"], run["label"], status, "–", "–", "–", "–", message[:80]])

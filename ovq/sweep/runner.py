@@ -2,8 +2,8 @@
 
 Only the driver writes the sweep's files: each run's report.json (when the worker's disk is not the
 driver's), the IRs the sweep collects (OUT/artifacts/RUN_ID/VARIANT/), and the sweep report
-(OUT/sweep.json, sweep.md, sweep.html). On Ctrl-C the sweep report is still written, saying which runs
-finished, and SweepInterrupted is raised.
+(OUT/sweep.json, sweep.md, sweep.html). On Ctrl-C or SIGTERM the sweep report is still written, saying
+which runs finished, and SweepInterrupted is raised.
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def run_sweep(
         if on_result is not None:
             on_result(task, result)
 
-    interrupted = False
+    stopped_by: int | None = None  # the signal that interrupted the sweep
     try:
         results = executor.run(tasks, received)
     except SweepInterrupted as stop:
-        results, interrupted = stop.results, True
+        results, stopped_by = stop.results, stop.signum
     from ovq.sweep.summary import build_sweep_report
 
     sweep = build_sweep_report(
@@ -74,12 +74,12 @@ def run_sweep(
         started_at=started_at,
         finished_at=_now(),
         duration_s=time.perf_counter() - started,
-        interrupted=interrupted,
+        stopped_by=stopped_by,
     )
     sweep["out_dir"] = str(out.resolve())
     write_sweep_report(out, sweep)
-    if interrupted:
-        raise SweepInterrupted(results)
+    if stopped_by is not None:
+        raise SweepInterrupted(results, stopped_by)
     return sweep
 
 

@@ -11,6 +11,7 @@ report notes how many runs replayed them (`ovq sweep --remeasure` measures them 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,9 +104,13 @@ def build_sweep_report(
     started_at: str,
     finished_at: str,
     duration_s: float,
-    interrupted: bool,
+    stopped_by: int | None = None,
 ) -> dict[str, Any]:
-    """The whole sweep as one JSON document; Markdown and HTML are rendered from it alone."""
+    """The whole sweep as one JSON document; Markdown and HTML are rendered from it alone.
+
+    stopped_by: the signal that interrupted the sweep (SIGINT: Ctrl-C, SIGTERM), None when it ran to the end.
+    An interrupted sweep has status "interrupted" and exit code 128 + signal (130, 143).
+    """
     from ovq.nightly.runner import most_relevant_exit_code
 
     by_id = {result.run_id: result for result in results}
@@ -168,10 +173,14 @@ def build_sweep_report(
     if lost:
         notes.append(f"{len(lost)} node(s) were lost during the sweep; their runs were retried on other nodes")
     finished = [run["run_id"] for run in runs if run["status"] in ("succeeded", "failed")]
-    if interrupted:
-        notes.append(f"interrupted (Ctrl-C): {len(finished)} of {len(runs)} runs finished; the rest were cancelled")
+    if stopped_by is not None:
+        how = "interrupted (Ctrl-C)" if stopped_by == signal.SIGINT else "terminated (SIGTERM)"
+        notes.append(f"{how}: {len(finished)} of {len(runs)} runs finished; the rest were cancelled")
     codes = [run["exit_code"] for run in runs if run["status"] != "cancelled"]
-    status = "interrupted" if interrupted else ("succeeded" if all(c == 0 for c in codes) else "failed")
+    if stopped_by is not None:
+        status, exit_code = "interrupted", 128 + stopped_by
+    else:
+        status, exit_code = ("succeeded" if all(c == 0 for c in codes) else "failed"), most_relevant_exit_code(codes)
     return {
         "schema_version": SWEEP_SCHEMA_VERSION,
         "kind": "ovq-sweep",
@@ -179,7 +188,7 @@ def build_sweep_report(
         "description": description,
         "sweep_file": sweep_file,
         "status": status,
-        "exit_code": 130 if interrupted else most_relevant_exit_code(codes),
+        "exit_code": exit_code,
         "started_at": started_at,
         "finished_at": finished_at,
         "duration_s": round(duration_s, 3),

@@ -53,23 +53,27 @@ def test_a_local_sweep_writes_every_run_and_one_report_and_keeps_user_errors(tmp
     assert "DataMismatchError" in markdown or "exit 8" in markdown
 
 
-def test_ctrl_c_cancels_the_rest_and_leaves_a_report_of_what_finished(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_cancels_the_rest_and_leaves_a_report_of_what_finished(tmp_path: Path, signum: signal.Signals) -> None:
+    """Ctrl-C (SIGINT) and SIGTERM (`kill`, a CI timeout) between runs: exit 130 and 143, the same report."""
     pipeline = write_tiny_pipeline(tmp_path)
     sweep_file = write_sweep(tmp_path, EIGHT_RUNS, pipelines=[pipeline.name])
     out = tmp_path / "out"
 
     def press_ctrl_c(task: RunTask, result: RunResult) -> None:
         if task.run_id == "002-tiny":
-            signal.raise_signal(signal.SIGINT)  # a real SIGINT, delivered to this (the driver's) process
+            signal.raise_signal(signum)  # a real signal, delivered to this (the driver's) process
 
-    with pytest.raises(SweepInterrupted):
+    with pytest.raises(SweepInterrupted) as stopped:
         run_sweep(sweep_file, out_dir=out, cache=False, on_result=press_ctrl_c)
+    assert stopped.value.exit_code == 128 + signum
     sweep = json.loads((out / "sweep.json").read_text())
-    assert sweep["status"] == "interrupted" and sweep["exit_code"] == 130
+    assert sweep["status"] == "interrupted" and sweep["exit_code"] == 128 + signum
     assert sweep["finished_runs"] == ["001-tiny", "002-tiny"]
-    assert [run["status"] for run in sweep["runs"][2:]] == ["cancelled"] * 6
+    assert [(run["status"], run["exit_code"]) for run in sweep["runs"][2:]] == [("cancelled", 128 + signum)] * 6
     assert not (out / "runs" / "003-tiny").exists()
-    assert any("2 of 8 runs finished" in note for note in sweep["notes"])
+    how = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    assert f"{how}: 2 of 8 runs finished" in sweep["notes"][-1]
     assert "interrupted" in (out / "sweep.md").read_text()
 
 

@@ -1,6 +1,7 @@
 """Sweeps and nightly jobs on a real multi-node Ray cluster, all on the loopback address (Ray's own
 test utility starts several nodes on this machine): same results as the local executor, a node killed
-mid-sweep, user errors not retried."""
+mid-sweep, user errors not retried. And `ovq sweep --executor ray` stopped as a terminal or CI stops it:
+SIGINT/SIGTERM to its whole process group."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +41,101 @@ pytestmark = pytest.mark.slow
 
 def graph(xml: Path) -> str:
     return re.sub(r'name="(\w+?)_\d+"', r'name="\1_N"', xml.read_text())
+
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRESS = re.compile(r"^[✓✗] \d{3}-tiny ")
+CRASH = re.compile(r"Traceback|\*\*\* SIG|Fatal Python error|core dumped")
+
+
+def session_members(sid: int) -> list[str]:
+    """Live (not zombie) processes of session sid, read from /proc: "pid pgid name"."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        state, pgid, session = fields[0], fields[2], int(fields[3])
+        if session == sid and state != "Z":
+            members.append(f"{entry.name} {pgid} {name}")
+    return members
+
+
+# Defined before the tests that use the module's cluster: it runs first, on a quiet machine, and its driver
+# starts a private Ray instance of its own (the default of `ovq sweep --executor ray`).
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc: Linux")
+@pytest.mark.parametrize(
+    ("signum", "word"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")], ids=["SIGINT", "SIGTERM"]
+)
+def test_a_signal_to_the_whole_process_group_stops_a_ray_sweep_cleanly(
+    tmp_path: Path, signum: signal.Signals, word: str
+) -> None:
+    """Ctrl-C in a terminal (SIGINT) and `kill -- -PGID` / a CI timeout (SIGTERM) reach every process of
+    the foreground process group, Ray's own processes included: the sweep still cancels what is in flight,
+    writes its report naming the runs that finished, exits 128 + signal with one line, and leaves nothing
+    running."""
+    pipeline = write_tiny_pipeline(tmp_path)
+    sweep_file = write_sweep(tmp_path, EIGHT_RUNS, pipelines=[pipeline.name])
+    out = tmp_path / "out"
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    env.update(PYTHONPATH=str(REPO), PYTHONIOENCODING="utf-8")
+    command = [sys.executable, "-m", "ovq.cli.app", "sweep", str(sweep_file), "-o", str(out), "--executor", "ray"]
+    started = time.monotonic()
+    # Its own session and process group, whose leader is the CLI: what a shell does for a foreground job.
+    driver = subprocess.Popen(
+        [*command, "--no-cache"], cwd=tmp_path, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+    )  # fmt: skip
+    lines: list[str] = []
+    first_result = threading.Event()
+
+    def read_stderr() -> None:
+        assert driver.stderr is not None
+        for line in driver.stderr:
+            lines.append(line.rstrip("\n"))
+            if PROGRESS.match(line):
+                first_result.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert first_result.wait(timeout=120), "no run finished:\n" + "\n".join(lines)
+        os.killpg(driver.pid, signum)  # the whole group, as the terminal (or `kill -- -PGID`) does
+        try:
+            code = driver.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"ovq sweep hung after {signum.name}:\n" + "\n".join(lines))
+        reader.join(timeout=5)
+        stopped = time.monotonic()
+        left = session_members(driver.pid)
+        while left and time.monotonic() - stopped < 5:
+            time.sleep(0.2)
+            left = session_members(driver.pid)
+    finally:
+        for member in session_members(driver.pid):  # a failed run of this test must not leave Ray behind
+            os.kill(int(member.split()[0]), signal.SIGKILL)
+        if driver.poll() is None:
+            driver.kill()
+    stderr = "\n".join(lines)
+    assert code == 128 + signum, f"{stderr}\nleft running: {left}"
+    assert not CRASH.search(stderr), stderr
+    assert not left, f"still running {signum.name} + 5 s after the driver exited: {left}"
+    first = next(i for i, line in enumerate(lines) if PROGRESS.match(line))
+    message = [line for line in lines[first:] if not PROGRESS.match(line)]
+    assert len(message) == 1, stderr
+    assert re.fullmatch(rf"{word}: \d of 8 runs finished; sweep report written", message[0]), stderr
+
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["status"] == "interrupted" and sweep["exit_code"] == 128 + signum
+    finished = sweep["finished_runs"]
+    assert lines[first].split()[1] in finished and len(finished) < 8
+    assert f"{len(finished)} of 8 runs finished" in message[0]
+    assert all(run["status"] == "cancelled" for run in sweep["runs"] if run["run_id"] not in finished)
+    print(f"{signum.name}: {len(finished)} of 8 finished, {time.monotonic() - started:.1f} s in all")
 
 
 @pytest.fixture(scope="module")
