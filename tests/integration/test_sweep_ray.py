@@ -65,6 +65,49 @@ def session_members(sid: int) -> list[str]:
     return members
 
 
+LISTENING_ADDRESSES = r"""
+import json, os, sys
+from pathlib import Path
+import ray  # imported first, as user code may: ovq must still keep its instance on loopback
+from ovq.sweep.ray_executor import start_local_ray
+
+start_local_ray()
+ray.get([ray.remote(lambda: 1).remote() for _ in range(2)])  # workers up
+inodes = set()
+for entry in Path("/proc").iterdir():
+    try:
+        if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) == os.getsid(0):
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+            inodes |= {link[8:-1] for link in links if link.startswith("socket:")}
+    except OSError:
+        continue
+found = []
+for table in ("tcp", "tcp6"):
+    for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:  # LISTEN, one of this session's sockets
+            found.append(fields[1].split(":")[0])
+ray.shutdown()
+print(json.dumps(found))
+"""
+IPV4_LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it; tcp6 writes it IPv4-mapped
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/net: Linux")
+def test_the_private_ray_instance_listens_on_loopback_only(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", LISTENING_ADDRESSES], capture_output=True, text=True, env=env,
+        cwd=tmp_path, timeout=120, start_new_session=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    addresses = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(addresses) >= 3  # GCS, raylet, workers: the check saw Ray's sockets
+    # Ray imported before ovq set its environment used to listen on every interface (all zeros) and put its
+    # runtime-env agent on the host's address.
+    assert [a for a in addresses if not a.endswith(IPV4_LOOPBACK)] == []
+
+
 # Defined before the tests that use the module's cluster: it runs first, on a quiet machine, and its driver
 # starts a private Ray instance of its own (the default of `ovq sweep --executor ray`).
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc: Linux")
