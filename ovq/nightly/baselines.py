@@ -28,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ovq.config.validation_messages import validate_config
 from ovq.config.yaml_loader import read_config_file
 from ovq.errors import ConfigError, InputFileError
-from ovq.report.rows import ReportLike
-from ovq.report.schema import Benchmark, Report, ReportFormatError, VariantReport, parse_report
+from ovq.report.schema import Benchmark, Report, ReportFormatError, ReportLike, VariantReport, parse_report
 
 
 class ToleranceOverrides(BaseModel):

@@ -37,8 +37,7 @@ from ovq.nightly.baselines import (
     parse_report_like,
     variant_measurements,
 )
-from ovq.report.rows import ReportLike
-from ovq.report.schema import Report
+from ovq.report.schema import Report, ReportLike
 
 # Re-exported: callers import the whole gate vocabulary from here.
 __all__ = [

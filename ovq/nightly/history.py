@@ -22,14 +22,14 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ovq.errors import ConfigError, InputFileError
 from ovq.nightly.history_rows import RUN_COLUMNS, TABLES, normalize_time, run_row, variant_row
-from ovq.report.schema import Report, ReportFormatError, parse_report
+from ovq.report.schema import ReportFormatError, ReportLike, parse_report
 
 SCHEMA_VERSION = 1
 DEFAULT_HISTORY_PATH = Path(".ovq") / "history.sqlite"
@@ -140,7 +140,7 @@ class HistoryStore:
 
     def record(
         self,
-        report: Report | Mapping[str, Any],
+        report: ReportLike,
         *,
         model_digest: str | None = None,
         gate_status: str | None = None,

@@ -46,8 +46,7 @@ from ovq.nightly.gates import (
 )
 from ovq.nightly.lock import exclusive_outputs
 from ovq.nightly.run_report import bug_error, exit_code_of, report_of_failure, returned_report
-from ovq.report.rows import ReportLike
-from ovq.report.schema import Report, ReportError
+from ovq.report.schema import Report, ReportError, ReportLike
 from ovq.runtime.artifacts import write_json_atomic
 from ovq.runtime.output_paths import check_output_dir, check_output_file
 

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ovq.errors import DependencyError
-from ovq.report.rows import ReportLike
-from ovq.report.schema import VariantReport, parse_report
+from ovq.report.schema import ReportLike, VariantReport, parse_report
 
 INSTALL_HINT = "pip install mlflow-skinny (or mlflow) into the environment ovq runs in"
 

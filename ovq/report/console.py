@@ -9,7 +9,6 @@ from ovq.report.profile_view import console_lines
 from ovq.report.rows import (
     CACHED_NOTE,
     SPEEDUP_NOTE,
-    ReportLike,
     budget_limit_lines,
     fmt_bytes,
     fmt_reduction,
@@ -19,7 +18,7 @@ from ovq.report.rows import (
     row_notes,
     variant_rows,
 )
-from ovq.report.schema import parse_report
+from ovq.report.schema import ReportLike, parse_report
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -18,7 +18,6 @@ from typing import Any
 
 from ovq.report.rows import (
     DASH,
-    ReportLike,
     VariantRow,
     environment_items,
     fmt_bytes,
@@ -28,7 +27,7 @@ from ovq.report.rows import (
     fmt_ratio,
     variant_rows,
 )
-from ovq.report.schema import parse_report
+from ovq.report.schema import ReportLike, parse_report
 from ovq.report.store import read_report, write_renderings
 from ovq.runtime.artifacts import write_text_atomic
 

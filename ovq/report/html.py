@@ -23,7 +23,6 @@ from ovq.report.rows import (
     CACHED_NOTE,
     DASH,
     SPEEDUP_NOTE,
-    ReportLike,
     VariantRow,
     budget_check_rows,
     budget_limit_lines,
@@ -46,7 +45,7 @@ from ovq.report.rows import (
     stage_items,
     variant_rows,
 )
-from ovq.report.schema import Report, parse_report
+from ovq.report.schema import Report, ReportLike, parse_report
 
 CSS = """
 :root { --fg:#1d2125; --muted:#5f6b76; --line:#e3e6ea; --ok:#1a7f37; --bad:#c62828; --warn:#9a6700;

@@ -23,7 +23,6 @@ from ovq.report.rows import (
     CACHED_NOTE,
     DASH,
     SPEEDUP_NOTE,
-    ReportLike,
     VariantRow,
     budget_check_rows,
     budget_limit_lines,
@@ -42,7 +41,7 @@ from ovq.report.rows import (
     stage_items,
     variant_rows,
 )
-from ovq.report.schema import Report, parse_report
+from ovq.report.schema import Report, ReportLike, parse_report
 
 
 def _cell(text: Any) -> str:

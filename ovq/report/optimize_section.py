@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ovq.report.rows import ReportLike
+    from ovq.report.schema import ReportLike
 
 from collections.abc import Mapping, Sequence
 from typing import Any

@@ -14,15 +14,13 @@ live in console.py, markdown.py and html.py, the SVG plots in plots.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovq.report.schema import Report, VariantReport, parse_report
+from ovq.report.schema import ReportLike, VariantReport, parse_report
 
 # What every view accepts: a parsed report, or a report.json document (validated on the way in).
-ReportLike = Report | Mapping[str, Any]
-
 # Runtimes other than OpenVINO: their variants are baselines (what a user would run instead of ovq).
 BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "litert": "LiteRT"}
 BASELINE_NOTE = (

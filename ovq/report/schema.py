@@ -347,7 +347,11 @@ class ReportFormatError(ValueError):
     """A document that is not a readable report; the message names the first wrong field."""
 
 
-def parse_report(document: Report | Mapping[str, Any]) -> Report:
+#: What readers accept: a Report, or a report.json document of any readable version (parse_report reads it).
+ReportLike = Report | Mapping[str, Any]
+
+
+def parse_report(document: ReportLike) -> Report:
     """A validated Report from a report.json document of any readable version (or a Report itself)."""
     if isinstance(document, Report):
         return document

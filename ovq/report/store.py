@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ovq.report.schema import SCHEMA_VERSION, Environment, Report, ReportFormatError, parse_report
+from ovq.report.schema import SCHEMA_VERSION, Environment, Report, ReportFormatError, ReportLike, parse_report
 from ovq.runtime.artifacts import write_text_atomic
 from ovq.runtime.environment import environment
 
@@ -40,7 +39,7 @@ def new_report(*, pipeline: str, pipeline_file: str | None, config_digest: str) 
     return report.to_document()
 
 
-def report_json(report: Report | Mapping[str, Any]) -> tuple[Report, str]:
+def report_json(report: ReportLike) -> tuple[Report, str]:
     """The validated report and its report.json text: no NaN or infinity can reach the file."""
     # A Report may hold NaN in an extra field (extras are not validated): its dump is cleaned like a dict.
     document = report.to_document() if isinstance(report, Report) else report
@@ -69,7 +68,7 @@ def write_report(run_dir: Path, report: Report | dict[str, Any]) -> Path:
     return path
 
 
-def write_renderings(run_dir: Path, report: Report | Mapping[str, Any]) -> list[Path]:
+def write_renderings(run_dir: Path, report: ReportLike) -> list[Path]:
     """report.md and report.html, rendered from the report document alone; returns their paths."""
     from ovq.report.html import render_html
     from ovq.report.markdown import render_markdown
