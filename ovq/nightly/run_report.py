@@ -8,17 +8,14 @@ it becomes a failed report whose error names the problem, never a report accepte
 from __future__ import annotations
 
 import json
-import os
-import platform
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from ovq import errors
 from ovq.errors import OvqError
 from ovq.report.schema import Environment, Report, ReportError, ReportFormatError, parse_report
+from ovq.runtime.environment import environment
 
 
 def returned_report(returned: object, path: Path, started_at: str) -> tuple[Report, int]:
@@ -108,31 +105,6 @@ def _failed_report(path: Path, started_at: str, error: ReportError) -> Report:
         started_at=started_at,
         finished_at=finished_at,
         duration_s=(datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
-        environment=Environment.model_validate(_environment()),
+        environment=Environment.model_validate(environment()),
         error=error,
     )
-
-
-def _environment() -> dict[str, Any]:
-    """The environment block without importing the heavy libraries (versions from package metadata)."""
-    environment: dict[str, Any] = {}
-    for key, distribution in (("ovq", "ovq"), ("openvino", "openvino"), ("nncf", "nncf"), ("torch", "torch")):
-        try:
-            environment[key] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            environment[key] = None
-    environment["python"] = platform.python_version()
-    environment["platform"] = platform.platform()
-    environment["cpu"] = _cpu_name()
-    environment["cpu_count"] = os.cpu_count()
-    return environment
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

@@ -39,7 +39,6 @@ def _cpu() -> tuple[str, list[str]]:
 
 def environment() -> dict[str, Any]:
     """Versions (ovq, openvino, nncf, torch), Python, platform and CPU, without importing the heavy libraries."""
-    cpu, flags = _cpu()
     return {
         "ovq": ovq.__version__,
         "openvino": _version("openvino"),
@@ -47,9 +46,7 @@ def environment() -> dict[str, Any]:
         "torch": _version("torch"),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "cpu_flags": flags,
+        **machine_identity(),
     }
 
 
