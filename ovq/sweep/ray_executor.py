@@ -39,21 +39,10 @@ def import_ray() -> Any:
     return ray
 
 
-def loopback_only_environment() -> None:
-    """Keep a local Ray instance on 127.0.0.1 and send no usage statistics.
-
-    Read by Ray when it is imported (and by the services it starts): set before the first `import ray` of a
-    process that starts its own instance. With `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER` unset, Ray on Linux
-    binds its services on every interface and its runtime-env agent on the host's address, whatever
-    `_node_ip_address` says. Not for a driver joining a real cluster (its node address must be routable).
-    """
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-
 def start_local_ray(num_cpus: int | None = None) -> Any:
     """A private single-node Ray instance on the loopback address: no dashboard, no usage stats."""
-    loopback_only_environment()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # for Ray's first import, if still to come
     ray = import_ray()
     with services_in_their_own_process_group(ray), services_on_loopback(ray):
         ray.init(
@@ -71,9 +60,10 @@ def start_local_ray(num_cpus: int | None = None) -> Any:
 def services_on_loopback(ray: Any) -> Iterator[None]:
     """While a local instance starts: its services listen on 127.0.0.1 even if Ray was imported earlier.
 
-    Ray reads `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER` once, at import (`ray._private.ray_constants`); when user
-    code imported Ray before ovq set it, the services bound every interface and the runtime-env agent the
-    host's address (measured with `ss -ltnp`). The setting is put in place for the start and restored.
+    Ray reads `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER` once, at import (`ray._private.ray_constants`); when Ray
+    was imported before it was set (by user code, or by `ovq sweep` itself), the services bound every
+    interface and the runtime-env agent the host's address (measured with `ss -ltnp`). The setting is put
+    in place for the start and restored; a driver joining a real cluster (`--ray-address`) keeps Ray's own.
     """
     constants: Any = getattr(getattr(ray, "_private", None), "ray_constants", None)
     if constants is None or not getattr(constants, "ENABLE_RAY_CLUSTER", False):
@@ -152,8 +142,6 @@ class RayExecutor:
         }
 
     def run(self, tasks: Sequence[RunTask], on_result: OnResult) -> list[RunResult]:
-        if self.address is None:
-            loopback_only_environment()  # before Ray's first import in this process
         ray = import_ray()
         owned = not ray.is_initialized()
         if owned:
