@@ -20,7 +20,6 @@ from typing import Any
 
 from ovq.report.schema import ReportLike, VariantReport, parse_report
 
-# What every view accepts: a parsed report, or a report.json document (validated on the way in).
 # Runtimes other than OpenVINO: their variants are baselines (what a user would run instead of ovq).
 BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "litert": "LiteRT"}
 BASELINE_NOTE = (
@@ -353,9 +352,9 @@ def fmt_latency_triplet(row: VariantRow) -> str:
     return " / ".join(fmt_ms(v) for v in (row.latency_median_ms, row.latency_p90_ms, row.latency_p99_ms))
 
 
-def fmt_cached(text: str, row: VariantRow) -> str:
-    """A benchmark cell with " cached" appended when the row's numbers were replayed from the stage cache."""
-    return text + " cached" if row.cached and text != DASH else text
+def fmt_cached(text: str, cached: bool) -> str:
+    """A benchmark cell with " cached" appended when its numbers were replayed from the stage cache."""
+    return text + " cached" if cached and text != DASH else text
 
 
 def fmt_execution(row: VariantRow, top: int = 3) -> str:
@@ -460,9 +459,9 @@ def measured_cells(row: VariantRow, metric_names: Sequence[str], *, with_default
         cells += [fmt_metric(value), fmt_metric_drop(drop)]
     return [
         *cells,
-        fmt_cached(fmt_number(row.throughput_fps), row),
+        fmt_cached(fmt_number(row.throughput_fps), row.cached),
         fmt_ratio(row.speedup),
         *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
-        fmt_cached(fmt_latency_triplet(row), row),
+        fmt_cached(fmt_latency_triplet(row), row.cached),
         fmt_execution(row),
     ]

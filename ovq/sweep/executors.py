@@ -20,6 +20,11 @@ from ovq.sweep.task import RunResult, RunTask, execute_run
 OnResult = Callable[[RunResult], None]
 
 
+def signal_exit_code(signum: int) -> int:
+    """A process's exit code after a signal stopped it: 130 after Ctrl-C, 143 after SIGTERM (as for a pipeline run)."""
+    return 128 + signum
+
+
 class SweepInterrupted(Exception):
     """Ctrl-C (SIGINT) or SIGTERM during a sweep: the results that finished, and the ones cancelled."""
 
@@ -30,7 +35,7 @@ class SweepInterrupted(Exception):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum  # 130 after Ctrl-C, 143 after SIGTERM, as for a pipeline run
+        return signal_exit_code(self.signum)
 
 
 class Executor(Protocol):
@@ -65,7 +70,7 @@ class StopRequest:
 
     @property
     def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
+        return signal_exit_code(self.signum or signal.SIGINT)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ovq.report.html import esc, html_table, page
 from ovq.report.plots import PALETTE, figure_to_svg
+from ovq.report.rows import fmt_cached
 
 Sweep = Mapping[str, Any]
 
@@ -23,8 +24,7 @@ def _budget(point: Mapping[str, Any]) -> str:
 
 def _throughput(fps: Any, *, noisy: bool, cached: bool) -> str:
     """A throughput cell: the number, " noisy" when it varied too much, " cached" when replayed from the cache."""
-    number = _fmt(fps)
-    return number + (" noisy" if noisy else "") + (" cached" if cached and number != "–" else "")
+    return fmt_cached(_fmt(fps) + (" noisy" if noisy else ""), cached)
 
 
 def variant_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:

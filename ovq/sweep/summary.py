@@ -18,6 +18,7 @@ from typing import Any
 from ovq.report.rows import benchmark_cached as report_benchmark_cached
 from ovq.report.rows import reference_variant, variant_rows
 from ovq.report.schema import parse_report
+from ovq.sweep.executors import signal_exit_code
 from ovq.sweep.task import RunResult, RunTask
 
 SWEEP_SCHEMA_VERSION = 1
@@ -178,7 +179,7 @@ def build_sweep_report(
         notes.append(f"{how}: {len(finished)} of {len(runs)} runs finished; the rest were cancelled")
     codes = [run["exit_code"] for run in runs if run["status"] != "cancelled"]
     if stopped_by is not None:
-        status, exit_code = "interrupted", 128 + stopped_by
+        status, exit_code = "interrupted", signal_exit_code(stopped_by)
     else:
         status, exit_code = ("succeeded" if all(c == 0 for c in codes) else "failed"), most_relevant_exit_code(codes)
     return {
