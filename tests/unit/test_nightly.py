@@ -13,7 +13,7 @@ import yaml
 
 from ovq.errors import ConfigError, DependencyError, InputFileError, StageError
 from ovq.nightly.history import HistoryStore
-from ovq.nightly.runner import find_pipeline_files, most_relevant_exit_code, run_nightly
+from ovq.nightly.runner import NightlyResult, find_pipeline_files, most_relevant_exit_code, run_nightly
 
 NIGHT = "2026-11-0{day}T02:00:00+00:00"
 
@@ -89,6 +89,19 @@ def write_pipelines(folder: Path, specs: dict[str, dict[str, Any]]) -> Path:
     return folder
 
 
+def night_with_ci_files(folder: Path, runner: FakeRunner, history: HistoryStore, tmp_path: Path) -> NightlyResult:
+    """One nightly run of every pipeline in folder, writing tmp_path/out, junit.xml and summary.md."""
+    return run_nightly(
+        [folder],
+        run_pipeline=runner,
+        history=history,
+        out_dir=tmp_path / "out",
+        junit_path=tmp_path / "junit.xml",
+        summary_path=tmp_path / "summary.md",
+        plots=False,
+    )
+
+
 def test_one_failing_pipeline_does_not_stop_the_others(tmp_path: Path) -> None:
     folder = write_pipelines(
         tmp_path / "nightly",
@@ -102,15 +115,7 @@ def test_one_failing_pipeline_does_not_stop_the_others(tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("not a pipeline", encoding="utf-8")
     runner = FakeRunner()
     history = HistoryStore(tmp_path / "history.sqlite")
-    result = run_nightly(
-        [folder],
-        run_pipeline=runner,
-        history=history,
-        out_dir=tmp_path / "out",
-        junit_path=tmp_path / "junit.xml",
-        summary_path=tmp_path / "summary.md",
-        plots=False,
-    )
+    result = night_with_ci_files(folder, runner, history, tmp_path)
 
     assert runner.calls == ["alpha", "beta", "gamma", "delta"]
     outcomes = {o.pipeline: o for o in result.outcomes}
@@ -150,15 +155,7 @@ def test_a_report_that_breaks_the_contract_is_a_bug_and_the_night_goes_on(tmp_pa
     history = HistoryStore(tmp_path / "history.sqlite")
     history.record(fabricated_report({"name": "beta"}, day=1), gate_status="passed")  # beta has a baseline
     runner = FakeRunner(day=2)
-    result = run_nightly(
-        [folder],
-        run_pipeline=runner,
-        history=history,
-        out_dir=tmp_path / "out",
-        junit_path=tmp_path / "junit.xml",
-        summary_path=tmp_path / "summary.md",
-        plots=False,
-    )
+    result = night_with_ci_files(folder, runner, history, tmp_path)
 
     assert runner.calls == ["alpha", "beta", "gamma", "delta", "epsilon"]
     outcomes = {o.path.stem: o for o in result.outcomes}
