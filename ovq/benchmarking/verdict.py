@@ -114,7 +114,8 @@ def variant_warnings(
         )
         if found:
             warnings.append(found)
-    if benchmark and reference_benchmark:
+    # Where the default is f32 the default *is* the reference: one warning, not the same one twice.
+    if benchmark and reference_benchmark and (default is None or default[0] != reference_name):
         found = speed_warning(
             name,
             benchmark,

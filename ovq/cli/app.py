@@ -24,10 +24,15 @@ from ovq.cli.benchmark import benchmark_cmd
 from ovq.cli.optimize import optimize_cmd
 from ovq.cli.sweep import sweep_cmd
 from ovq.errors import ConfigError, OvqError
+from ovq.runtime.cpu_class import active_class
 
 app = typer.Typer(
     name="ovq",
-    help="Take a trained model to a fast, verified OpenVINO deployment on Intel CPUs.",
+    # The class is read from /proc/cpuinfo (no OpenVINO import): --help stays instant.
+    help=(
+        "Take a trained model to a fast, verified OpenVINO deployment on x86-64 CPUs (AVX2 to AMX)."
+        f"\n\nThis machine: {active_class().describe()}."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -140,6 +145,17 @@ def pipeline_run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="clear a run folder that holds another pipeline's run")
     ] = False,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            help=(
+                "a CPU class the run answers for, repeatable or comma-separated (native, avx2, avx2_vnni,"
+                " avx512_core, avx512_core_vnni, avx512_core_bf16, amx); replaces compile.targets. Classes at or"
+                " below this machine are measured in ISA-capped workers, each with its own deliverable"
+            ),
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
 ) -> None:
     """Run a pipeline and write RUN_DIR/report.json (+ report.md, report.html).
@@ -159,16 +175,20 @@ def pipeline_run(
             fresh=fresh,
             remeasure=("benchmark",) if remeasure else (),
             overwrite=overwrite,
+            targets=[t.strip() for value in target for t in value.split(",") if t.strip()] if target else None,
         )
     if json_output:
         stdout.print_json(json.dumps(report))
         return
-    from ovq.report.console import render_console_matrix, render_console_table
+    from ovq.report.console import render_console_matrix, render_console_table, render_console_targets
 
     stdout.print(render_console_table(report))
     matrix = render_console_matrix(report)
     if matrix is not None:
         stdout.print(matrix)
+    targets_table = render_console_targets(report)
+    if targets_table is not None:
+        stdout.print(targets_table)
     stdout.print(f"report: {report['run_dir']}/report.json  ({time.perf_counter() - started:.1f} s)")
 
 

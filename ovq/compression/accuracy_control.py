@@ -55,6 +55,7 @@ from ovq.compression.budget import (
     check_budgets,
     metric_drop,
 )
+from ovq.compression.overflow import OverflowFixMode, overflow_fix_for, with_overflow_fix
 from ovq.compression.scoring import inference_precision_of, inputs_of, metric_values, target_of
 from ovq.errors import ConfigError
 from ovq.runtime.compile import compile_for
@@ -129,6 +130,7 @@ def quantize_with_budget(
     num_ranking_workers: int | None = None,
     ranking_order: RankingOrder = "most_helpful_first",
     advanced_quantization_parameters: Any = None,
+    overflow_fix: OverflowFixMode | None = None,
 ) -> AccuracyControlResult:
     """INT8 PTQ that reverts the most harmful quantized operations to float until every budget holds.
 
@@ -145,7 +147,8 @@ def quantize_with_budget(
     ``max_num_iterations`` (groups reverted at most), ``restore_mode`` (``only_activations`` keeps int8
     weights on reverted layers), ``tune_hyperparams`` (NNCF tries other PTQ settings first),
     ``num_ranking_workers``, ``ranking_order`` (``most_helpful_first`` corrects NNCF 3.4's reversed
-    output-mode ranking, ``nncf`` keeps it).
+    output-mode ranking, ``nncf`` keeps it), ``overflow_fix`` (default: what this process's CPU class needs,
+    so the budget is checked on the INT8 arithmetic that class runs; see ovq.compression.overflow).
 
     Raises ``BudgetNotMetError`` (exit code 4) with ``.result`` when any budget misses, ``ConfigError``
     for an ignored-scope entry that matches nothing or a bad knob, ``ModelFormatError`` for a model that
@@ -278,8 +281,9 @@ def quantize_with_budget(
     kwargs["max_drop"] = max(nncf_max_drop, 0.0) + DROP_TOLERANCE
     kwargs["drop_type"] = nncf.DropType.ABSOLUTE
     kwargs["advanced_accuracy_restorer_parameters"] = restorer_parameters
-    if advanced_quantization_parameters is not None:
-        kwargs["advanced_quantization_parameters"] = advanced_quantization_parameters
+    kwargs["advanced_quantization_parameters"] = with_overflow_fix(
+        advanced_quantization_parameters, overflow_fix or overflow_fix_for()
+    )
 
     clock = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ovq-ac-") as scratch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ovq.compression.overflow import OverflowFixMode, overflow_fix_for, with_overflow_fix
 from ovq.compression.scoring import inputs_of
 from ovq.errors import ConfigError, ModelFormatError
 
@@ -66,11 +67,13 @@ def quantize(
     ignored_scope: nncf.IgnoredScope | None = None,
     weights_granularity: str | None = None,
     advanced_parameters: Any = None,
+    overflow_fix: OverflowFixMode | None = None,
 ) -> ov.Model:
     """INT8 static PTQ of an OpenVINO model.
 
     calibration_items are dataset items; transform maps an item to the model's inputs (default: the first
-    element of an (inputs, target) pair).
+    element of an (inputs, target) pair). overflow_fix (default: what this process's CPU class needs, see
+    ovq.compression.overflow) decides whether weights keep their full 8 bits or half a range.
 
     >>> int8_model = quantize(fp32_model, calibration_items, subset_size=300)
     """
@@ -87,8 +90,7 @@ def quantize(
     )
     if weights_granularity is not None:
         advanced_parameters = with_weights_granularity(advanced_parameters, weights_granularity)
-    if advanced_parameters is not None:
-        kwargs["advanced_parameters"] = advanced_parameters
+    kwargs["advanced_parameters"] = with_overflow_fix(advanced_parameters, overflow_fix or overflow_fix_for())
     try:
         return nncf.quantize(model, nncf.Dataset(calibration_items, to_inputs), **kwargs)
     except nncf.ValidationError as exc:

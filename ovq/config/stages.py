@@ -268,6 +268,13 @@ class PrecisionStage(Strict):
     )
 
 
+TargetName = Literal["native", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "amx"]
+
+
+def _native_only() -> list[TargetName]:
+    return ["native"]
+
+
 class CompileStage(Strict):
     stage: Literal["compile"]
     hint: Literal["latency", "throughput", "cumulative_throughput"] = Field(
@@ -290,6 +297,16 @@ class CompileStage(Strict):
             "when the CPU's default inference precision is not f32 (bf16 on AMX/AVX512-BF16 CPUs), also compile,"
             " measure and consider the uncompressed model at that default (variant fp32-default), unless a"
             " precision stage already declares it; false: only the variants the pipeline declares"
+        ),
+    )
+    targets: list[TargetName] = Field(
+        default_factory=_native_only,
+        min_length=1,
+        description=(
+            "the CPU classes the run answers for: native (this machine as it is) and/or avx2, avx2_vnni,"
+            " avx512_core, avx512_core_vnni, avx512_core_bf16, amx. Each class at or below this host is evaluated"
+            " and benchmarked in a worker with the ISA capped (proven from the kernels it ran) and gets its own"
+            " deliverable; a class above the host is reported as not measurable here"
         ),
     )
 

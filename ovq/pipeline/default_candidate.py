@@ -1,9 +1,11 @@
 """The plugin's default precision as a candidate of its own: the FP32 IR compiled at the CPU's default.
 
 On CPUs with AMX or AVX512-BF16 the CPU plugin runs an FP32 model in bf16 by default, 3.5-5x faster than
-true f32: a compressed variant is only worth shipping if it beats that. The compile stage calls
-`add_default_candidate` so every run measures it beside the declared variants (opt out with
-`compile.default_candidate: false`).
+true f32: a compressed variant is only worth shipping if it beats that. Where the default is f32 (AVX2,
+AVX-512 without bf16) the candidate is the FP32 reference itself: it compiles to the same thing, so it is
+measured once and may be the deliverable when every compressed variant is slower or misses the budget.
+The compile stage calls `add_default_candidate` so every run measures it beside the declared variants
+(opt out with `compile.default_candidate: false`: then only compressed variants are candidates).
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ def add_default_candidate(ctx: RunContext, stage: CompileStage) -> dict[str, Any
     decision: dict[str, Any] = {"plugin_default": plugin_default, "variant": None, "added": False}
     if declared:
         return decision | {"variant": declared[0].name, "reason": "declared by the pipeline"}
-    if plugin_default == "f32":
-        return decision | {"variant": reference.name, "reason": "the plugin's default is f32: the reference"}
     if not stage.default_candidate:
         return decision | {"reason": "default_candidate: false"}
+    if plugin_default == "f32":
+        # The reference compiled at f32 is what the plugin's default compiles to: it is the candidate.
+        reference.role = "default_precision"
+        return decision | {"variant": reference.name, "reason": "the plugin's default is f32: the FP32 model itself"}
     name = DEFAULT_CANDIDATE
     while name in ctx.variants:
         name += "_"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ovq.compression.budget import Budget, check_budget
+from ovq.config.schema import BudgetSpec
 from ovq.errors import AccuracyBudgetError
 from ovq.pipeline.context import RunContext, Variant
 
@@ -42,8 +43,14 @@ def enforce_budget(ctx: RunContext) -> BudgetVerdict:
     spec = ctx.config.budget
     assert spec is not None
     budgets = [Budget(ctx.metric(name), limit.max_drop, limit.drop_type) for name, limit in spec.metrics.items()]
-    reference = ctx.reference
-    candidates = [v for v in ctx.variants.values() if v is not reference]
+    return judge(spec, budgets, ctx.reference, list(ctx.variants.values()))
+
+
+def judge(spec: BudgetSpec, budgets: list[Budget], reference: Variant, variants: list[Variant]) -> BudgetVerdict:
+    """The budget verdict over ``variants`` measured on one CPU class (the run's, or a target's)."""
+    # The reference is a candidate only where it is also the plugin's default (an f32-default CPU): the
+    # uncompressed model as a user would deploy it, which a compressed variant must beat to be shipped.
+    candidates = [v for v in variants if v is not reference or v.role == "default_precision"]
     verdicts: dict[str, Any] = {}
     passing: list[Variant] = []
     for variant in candidates:
@@ -85,6 +92,7 @@ def enforce_budget(ctx: RunContext) -> BudgetVerdict:
         # is slower than some variant, say that the budget (or the select rule) is why.
         "default_variant": next((v.name for v in candidates if v.role == "default_precision"), None),
         "faster_over_budget": _faster_over_budget(deliverable, candidates, verdicts),
+        "reason": _reason(deliverable, candidates, verdicts),
     }
     misses = [
         f"{name}: "
@@ -130,6 +138,22 @@ def tied_with_fastest(measured: list[Variant]) -> list[Variant]:
             paired_ratios(v.benchmark or {}, best), noisy=bool((v.benchmark or {}).get("noisy") or best.get("noisy"))
         )
     ]
+
+
+def _reason(deliverable: Variant | None, candidates: list[Variant], verdicts: dict[str, Any]) -> str | None:
+    """One line saying why an uncompressed deliverable was chosen over every compressed variant."""
+    if deliverable is None or deliverable.role != "default_precision":
+        return None
+    compressed = [v for v in candidates if v.role != "default_precision"]
+    if not compressed:
+        return f"{deliverable.name} is delivered: the pipeline declares no compressed variant"
+    missed = [v.name for v in compressed if not verdicts[v.name]["met"]]
+    if len(missed) == len(compressed):
+        return f"{deliverable.name} is delivered: every compressed variant misses the budget ({', '.join(missed)})"
+    return (
+        f"{deliverable.name} is delivered: no compressed variant that holds the budget is faster beyond noise"
+        " (ties go to the smaller model, never to a larger one)"
+    )
 
 
 def _faster_over_budget(deliverable: Variant | None, candidates: list[Variant], verdicts: dict[str, Any]) -> list[str]:

@@ -56,8 +56,11 @@ def run_pipeline(
     fresh: bool = False,
     remeasure: Collection[str] = (),
     overwrite: bool = False,
+    targets: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Run a pipeline file (or a parsed config) and return its report.
+
+    targets: the CPU classes to answer for, replacing the compile stage's ``targets`` (``--target``).
 
     cache: True for the default stage cache, a StageCache, or False/None for none. fresh: run every stage
     (and refresh the cache). remeasure: stage kinds never served from the cache (nightly jobs re-measure
@@ -73,6 +76,8 @@ def run_pipeline(
     else:
         config, base_dir = load_pipeline(pipeline)
         pipeline_file = str(pipeline)
+    if targets:
+        config = with_targets(config, list(targets))
     preflight(config, base_dir)
     run_dir = Path(output_dir) if output_dir is not None else default_run_dir(config)
     # Before any work: a run that cannot write its results (or its cache) must not calibrate for minutes first.
@@ -106,8 +111,10 @@ def run_pipeline(
     try:
         with run_folder.sigterm_raises():
             _run_stages(ctx, report, peers, fresh=fresh, remeasure=remeasure)
+            _measure_targets(ctx, report)
             if config.budget is not None:
                 _enforce_budget(ctx, report)
+                _enforce_target_budgets(report)
             report["status"] = "succeeded"
             checkpoint("report:final")
     except OvqError as exc:
@@ -177,6 +184,62 @@ def _run_stages(
             # Native libraries can leave a freed alternate signal stack behind: a SIGTERM/Ctrl-C after this
             # stage must still reach its handler (ovq/runtime/signals.py).
             keep_signal_stack_valid()
+
+
+def with_targets(config: PipelineConfig, targets: list[str]) -> PipelineConfig:
+    """The config with its compile stage answering for ``targets`` (validated like the file's own field)."""
+    from ovq.config.stages import CompileStage
+    from ovq.errors import ConfigError
+    from ovq.runtime.cpu_class import TARGET_NAMES
+
+    unknown = [t for t in targets if t not in TARGET_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown target(s) {unknown}", hint=f"allowed: {', '.join(TARGET_NAMES)}")
+    if not any(isinstance(stage, CompileStage) for stage in config.stages):
+        raise ConfigError("--target needs a compile stage in the pipeline", hint="add `- stage: compile`")
+    stages = [
+        CompileStage.model_validate({**stage.model_dump(), "targets": targets})
+        if isinstance(stage, CompileStage)
+        else stage
+        for stage in config.stages
+    ]
+    return config.model_copy(update={"stages": stages})
+
+
+def _measure_targets(ctx: RunContext, report: dict[str, Any]) -> None:
+    """Every variant on every CPU class the run answers for (compile.targets), before any verdict fails the run."""
+    from ovq.pipeline.targets import measure_targets
+
+    started = time.perf_counter()
+    targets = measure_targets(ctx)
+    if targets is None:
+        return
+    report["targets"] = targets
+    report["stages"].append(
+        {
+            "name": "targets",
+            "kind": "targets",
+            "status": "succeeded",
+            "cached": False,
+            "duration_s": round(time.perf_counter() - started, 3),
+            "details": {t["target"]: t["status"] for t in targets},
+        }
+    )
+    write_report(ctx.run_dir, report)
+
+
+def _enforce_target_budgets(report: dict[str, Any]) -> None:
+    """Fail closed when a measured target has no variant holding the budget: the fleet has a box with no model."""
+    from ovq.errors import AccuracyBudgetError
+
+    missed = [t for t in report.get("targets") or [] if t["status"] == "measured" and t.get("budget_met") is False]
+    if missed:
+        raise AccuracyBudgetError(
+            "no variant meets the accuracy budget on target(s) "
+            + "; ".join(f"{t['target']}: {t.get('reason')}" for t in missed),
+            stage="budget",
+            hint="see the report's targets section: each class's INT8 arithmetic scores differently",
+        )
 
 
 def _enforce_budget(ctx: RunContext, report: dict[str, Any]) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from ovq.report.matrix import compact_entry
 from ovq.report.profile_view import console_lines
 from ovq.report.rows import (
     CACHED_NOTE,
     SPEEDUP_NOTE,
     budget_limit_lines,
+    cpu_class_line,
     fmt_bytes,
     fmt_reduction,
     measured_cells,
     metric_headers,
     metric_names,
     row_notes,
+    target_lines,
     variant_rows,
 )
 from ovq.report.schema import ReportLike, parse_report
@@ -32,6 +36,8 @@ def render_console_table(report: ReportLike) -> Table:
     rows = variant_rows(report)
     names = metric_names(rows)
     title = f"{report.pipeline} — {report.status}"
+    if (line := cpu_class_line(report)) is not None:
+        title += f" — {line}"
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("variant", style="bold")
     table.add_column("precision")
@@ -68,6 +74,8 @@ def render_console_table(report: ReportLike) -> Table:
     if report.budget is not None:
         verdict = f"met, deliverable {report.deliverable}" if report.budget.met else "missed, no deliverable"
         captions.append(f"budget ({'; '.join(budget_limit_lines(report))}): {verdict}")
+        if report.budget.reason:
+            captions.append(report.budget.reason)
     if report.error is not None:
         captions.append(f"failed in {report.error.stage or '?'}: {report.error.message}")
     captions += console_lines(rows)  # where the time goes and the variants' warnings
@@ -75,6 +83,21 @@ def render_console_table(report: ReportLike) -> Table:
         table.caption = "\n".join(captions)
         table.caption_justify = "left"
         table.caption_style = "red" if report.status == "failed" else "dim"
+    return table
+
+
+def render_console_targets(report: ReportLike) -> Table | None:
+    """One row per CPU class the run answers for: its numbers, its deliverable and why (None: native only)."""
+    from rich.table import Table
+
+    rows = target_lines(report)
+    if not rows:
+        return None
+    table = Table(title="targets: the CPU classes this run answers for", title_justify="left", header_style="bold")
+    for column in ("target", "class / status", "variants", "deliverable"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
     return table
 
 

@@ -6,6 +6,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from ovq.benchmarking.targets import EMULATION_NOTE
 from ovq.report.matrix import HEADERS as MATRIX_HEADERS
 from ovq.report.matrix import best_entries, cell_order, matrix_notes, matrix_rows
 from ovq.report.profile_view import (
@@ -27,6 +28,7 @@ from ovq.report.rows import (
     budget_check_rows,
     budget_limit_lines,
     budget_threshold,
+    cpu_class_line,
     environment_items,
     fmt_bytes,
     fmt_execution,
@@ -43,6 +45,7 @@ from ovq.report.rows import (
     null_notes,
     precision_notes,
     stage_items,
+    target_lines,
     variant_rows,
 )
 from ovq.report.schema import Report, ReportLike, parse_report
@@ -147,6 +150,8 @@ def header_html(report: Report) -> str:
         f'<h1>ovq report: {esc(report.pipeline)} <span class="badge {badge}">{esc(status)}</span></h1>',
         '<p class="facts">' + "".join(f"<span>{f}</span>" for f in facts) + "</p>",
     ]
+    if (line := cpu_class_line(report)) is not None:
+        parts.append(f'<p class="cpu-class">{esc(line)}</p>')
     error = report.error
     if error is not None:
         where = f" in stage <code>{esc(error.stage)}</code>" if error.stage else ""
@@ -327,6 +332,7 @@ def budget_html(report: Report) -> str:
     parts = [
         "<h2>Accuracy budget</h2>",
         f'<p class="budget">Budget{where}: {verdict}.</p>',
+        f"<p>{esc(budget.reason)}.</p>" if budget.reason else "",
         '<ul class="notes">' + "".join(f"<li>{esc(line)}</li>" for line in budget_limit_lines(report)) + "</ul>",
     ]
     checks = budget_check_rows(report)
@@ -353,6 +359,18 @@ def stages_html(report: Report) -> str:
         for s in stages
     ]
     return "<h2>Stages</h2>" + html_table(["Stage", "Status", "Kind", "Duration", "Cache"], body, align="lllrl")
+
+
+def targets_html(report: Report) -> str:
+    rows = target_lines(report)
+    if not rows:
+        return ""
+    body = [[esc(cell) for cell in row] for row in rows]
+    return (
+        "<h2>Targets</h2>"
+        + f'<p class="notes">Capped targets are {esc(EMULATION_NOTE)}.</p>'
+        + html_table(["Target", "Class / status", "Variants", "Deliverable"], body, align="llll")
+    )
 
 
 def environment_html(report: Report) -> str:
@@ -420,6 +438,7 @@ def render_html(report: ReportLike) -> str:
         profile_html(rows),
         budget_html(report),
         stages_html(report),
+        targets_html(report),
         environment_html(report),
     ]
     schema = esc(report.schema_version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ovq.benchmarking.targets import EMULATION_NOTE
 from ovq.report.matrix import HEADERS as MATRIX_HEADERS
 from ovq.report.matrix import best_entries, matrix_notes, matrix_rows
 from ovq.report.optimize_section import optimize_lines
@@ -26,6 +27,7 @@ from ovq.report.rows import (
     VariantRow,
     budget_check_rows,
     budget_limit_lines,
+    cpu_class_line,
     environment_items,
     fmt_bytes,
     fmt_ms,
@@ -39,6 +41,7 @@ from ovq.report.rows import (
     precision_notes,
     row_notes,
     stage_items,
+    target_lines,
     variant_rows,
 )
 from ovq.report.schema import Report, ReportLike, parse_report
@@ -71,6 +74,8 @@ def header_lines(report: Report) -> list[str]:
     if report.config_digest:
         facts.append(f"config `{report.config_digest[:12]}`")
     lines += [" · ".join(facts), ""]
+    if (line := cpu_class_line(report)) is not None:
+        lines += [line, ""]
     error = report.error
     if error is not None:
         where = f" in stage `{error.stage}`" if error.stage else ""
@@ -141,6 +146,8 @@ def budget_lines(report: Report) -> list[str]:
     where = f" on `{budget.dataset}`" if budget.dataset else ""
     select = f", the {budget.select} passing variant is delivered" if budget.select else ""
     lines = ["## Accuracy budget", "", f"Budget{where}{select}: {verdict}.", ""]
+    if budget.reason:
+        lines += [budget.reason + ".", ""]
     lines += [f"- {line}" for line in budget_limit_lines(report)] + [""]
     checks = budget_check_rows(report)
     if checks:
@@ -238,6 +245,10 @@ def render_markdown(report: ReportLike) -> str:
             ),
             "",
         ]
+    targets = target_lines(report)
+    if targets:
+        lines += ["## Targets", "", f"Capped targets are {EMULATION_NOTE}.", ""]
+        lines += [table(["Target", "Class / status", "Variants", "Deliverable"], targets, align="llll"), ""]
     environment = environment_items(report)
     if environment:
         lines += ["## Environment", "", table(["", "Version / value"], environment, align="ll"), ""]

@@ -50,6 +50,11 @@ class Environment(ReportModel):
     cpu: str | None = Field(None, description="CPU model name")
     cpu_count: int | None = Field(None, description="logical CPUs")
     cpu_flags: list[str] = Field(default_factory=list, description="the ISA flags that decide OpenVINO kernels")
+    cpu_class: str | None = Field(
+        None, description="the CPU class the run measured as (ovq.runtime.cpu_class: avx2 ... amx), after any ISA cap"
+    )
+    host_cpu_class: str | None = Field(None, description="the host CPU's own class, uncapped")
+    isa_cap: str | None = Field(None, description="the class the process was capped to (ONEDNN_MAX_CPU_ISA), or null")
 
 
 class StageRecord(ReportModel):
@@ -221,6 +226,9 @@ class Budget(ReportModel):
         default_factory=list,
         description="variants measured faster than the deliverable that the budget rejected (why not chosen)",
     )
+    reason: str | None = Field(
+        None, description="why the uncompressed model is the deliverable (null when a compressed variant is)"
+    )
 
     def threshold(self, metric: str, reference: float, *, higher_is_better: bool = True) -> float | None:
         """The worst acceptable value of ``metric`` given the reference value, or None if not budgeted."""
@@ -319,6 +327,14 @@ class Report(ReportModel):
     variants: list[VariantReport] = Field(default_factory=list, description="ovq's variants, then peers")
     budget: Budget | None = Field(None, description="the accuracy budget's verdict; null without a budget")
     deliverable: str | None = Field(None, description="the variant that met the budget; null if none or no budget")
+    targets: list[dict[str, Any]] | None = Field(
+        None,
+        description=(
+            "per CPU class the run answers for (compile.targets): status (measured, not_measurable_here,"
+            " not_emulable_here), reason, how it was measured, each variant's accuracy/throughput, the deliverable"
+            " and why; null when the run answers only for this machine"
+        ),
+    )
     matrix: Matrix | None = Field(None, description="the benchmark matrix; null when none was configured")
     error: ReportError | None = Field(None, description="why the run failed; null when it did not")
     datasets: dict[str, dict[str, Any]] = Field(

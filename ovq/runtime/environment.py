@@ -56,5 +56,16 @@ def machine_identity() -> dict[str, Any]:
     Part of the cache key of every stage that measures on this machine (evaluate, benchmark, budget-driven
     search): a result measured on another kind of machine is not replayed as if it were measured here.
     """
+    from ovq.runtime.cpu_class import active_class, cap_of, host_class
+
     cpu, flags = _cpu()
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_flags": flags}
+    cap = cap_of()
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": flags,
+        # The class this process runs as (an ISA cap lowers it): the same CPU capped to AVX2 is another machine.
+        "cpu_class": active_class().name,
+        "host_cpu_class": host_class().name,
+        "isa_cap": cap.name if cap is not None else None,
+    }

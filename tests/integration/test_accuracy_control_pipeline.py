@@ -10,12 +10,18 @@ import yaml
 
 from ovq.errors import AccuracyBudgetError
 from ovq.pipeline.runner import run_pipeline
+from tests.cpu import needs_bf16
 
 RECIPE = str(Path(__file__).resolve().parents[2] / "models" / "digits_qat" / "recipe.py")
 
 
 def pipeline(
-    tmp_path: Path, metrics: dict[str, Any], budget: dict[str, Any], control: dict[str, Any], precision: str = "bf16"
+    tmp_path: Path,
+    metrics: dict[str, Any],
+    budget: dict[str, Any],
+    control: dict[str, Any],
+    precision: str = "bf16",
+    default_candidate: bool = True,
 ) -> Path:
     config: dict[str, Any] = {
         "name": "accuracy-control",
@@ -27,7 +33,12 @@ def pipeline(
             {"stage": "export"},
             {"stage": "quantize", "name": "ptq_int8", "dataset": "calibration", "accuracy_control": {"enabled": False}},
             {"stage": "quantize", "name": "int8", "dataset": "calibration", "accuracy_control": control},
-            {"stage": "compile", "hint": "latency", "inference_precision": precision},
+            {
+                "stage": "compile",
+                "hint": "latency",
+                "inference_precision": precision,
+                "default_candidate": default_candidate,
+            },
             {"stage": "evaluate", "dataset": "validation"},
         ],
     }
@@ -54,8 +65,9 @@ def test_unreachable_budget_fails_closed_with_the_story(tmp_path: Path) -> None:
     # INT8 outputs never equal FP32 exactly, and one revert cannot bring all layers back to float.
     metrics = {"top1": {"function": "top1"}, "mse": {"function": "mse", "against": "reference"}}
     budget = {"mse": {"max_drop": 0.0}, "top1": {"max_drop": 0.01}}
-    # f32 deployment: FP32 itself meets a zero-MSE budget, so the INT8 model is what misses it.
-    path = pipeline(tmp_path, metrics, budget, {"max_iterations": 1}, precision="f32")
+    # f32 deployment: FP32 itself meets a zero-MSE budget, so the INT8 model is what misses it. Only the
+    # compressed variants are candidates: where the plugin's default is f32, FP32 itself would be delivered.
+    path = pipeline(tmp_path, metrics, budget, {"max_iterations": 1}, precision="f32", default_candidate=False)
     with pytest.raises(AccuracyBudgetError) as caught:
         run_pipeline(path, output_dir=tmp_path / "run", cache=False)
     assert caught.value.exit_code == 4
@@ -74,6 +86,8 @@ def test_unreachable_budget_fails_closed_with_the_story(tmp_path: Path) -> None:
     assert verdicts["int8"]["met"] is False and verdicts["ptq_int8"]["met"] is False
 
 
+@pytest.mark.cpu_class
+@needs_bf16
 def test_fp32_missing_the_budget_as_deployed_fails_at_once(tmp_path: Path) -> None:
     # bf16 deployment: even FP32 differs from its f32 outputs, so a zero-MSE budget cannot hold at all.
     metrics = {"mse": {"function": "mse", "against": "reference"}}

@@ -13,6 +13,8 @@ from ovq.report.console import render_console_table
 from ovq.runtime.execution_precision import default_inference_precision
 from tests import tiny_models
 
+pytestmark = pytest.mark.cpu_class
+
 FACTORY = f"{Path(tiny_models.__file__).resolve()}:tiny_cnn"
 PLUGIN_DEFAULT = default_inference_precision()
 needs_non_f32_default = pytest.mark.skipif(
@@ -68,6 +70,23 @@ def test_default_precision_variant_is_added_and_measured(run: tuple[dict[str, An
         assert variants[name]["benchmark"]["default_variant"] == "fp32-default"
         assert variants[name]["benchmark"]["speedup_vs_default"] > 0
     assert variants["fp32-default"]["benchmark"]["speedup_vs_default"] == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(PLUGIN_DEFAULT != "f32", reason="default is not f32: a variant of its own")
+def test_on_an_f32_default_the_fp32_model_itself_is_the_default_candidate(run: tuple[dict[str, Any], Path]) -> None:
+    report, _ = run
+    variants = by_name(report)
+    assert "fp32-default" not in variants  # the same compiled model is never measured twice
+    assert variants["fp32"]["role"] == "default_precision"
+    assert variants["fp32"]["compile"]["inference_precision"] == "f32"
+    compile_stage = next(s for s in report["stages"] if s["kind"] == "compile")
+    assert compile_stage["details"]["default_candidate"]["variant"] == "fp32"
+    # One bar, so one column: "vs default" would repeat "vs FP32".
+    assert all(v["benchmark"].get("speedup_vs_default") is None for v in variants.values())
+    # Never warned twice about the same bar: "slower than fp32" and "slower than the default" are one.
+    for name in ("int8", "int8_weights"):
+        kinds = [w["kind"] for w in variants[name]["warnings"]]
+        assert sum(kind in ("slower_than_default", "slower_than_reference") for kind in kinds) <= 1, kinds
 
 
 def test_every_variant_is_profiled_on_a_separate_run(run: tuple[dict[str, Any], Path]) -> None:

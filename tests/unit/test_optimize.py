@@ -12,6 +12,7 @@ from ovq.compression.budget import Budget
 from ovq.inputs.metrics import Metric, mse, top1
 from ovq.search.optimize import NothingHoldsError, optimize
 from ovq.search.settings import LatencySla, RuntimeSetting, parse_sla
+from tests.cpu import PLUGIN_DEFAULT
 
 TOP1 = Metric("top1", top1, True, "labels")
 FAST = {"duration_s": 0.3, "repeats": 2}
@@ -68,16 +69,34 @@ def test_an_sla_nothing_meets_fails_closed_with_the_front(outlier: dict[str, Any
     assert {entry["holds_sla"] for entry in raised.value.details["front"]} == {False}
 
 
+@pytest.mark.cpu_class
 def test_a_budget_nothing_meets_fails_closed(outlier: dict[str, Any]) -> None:
     impossible = Budget(Metric("mse", mse, False, "reference"), 0.0)
+    # Where the plugin's default is f32, the default *is* FP32 and holds a zero-MSE budget: only the
+    # compressed candidates can all miss it there. Where it is bf16, the default misses it too.
+    candidates = ["int8", "weights_int8"] + (["default"] if PLUGIN_DEFAULT != "f32" else [])
     with pytest.raises(NothingHoldsError) as raised:
         optimize(
             outlier["model"], outlier["calibration"], outlier["validation"][:40], impossible,
-            candidates=["default", "int8", "weights_int8"], settings=SETTINGS, **FAST,
+            candidates=candidates, settings=SETTINGS, **FAST,
         )  # fmt: skip
     assert raised.value.exit_code == 4
     statuses = {c["name"]: c["status"] for c in raised.value.details["candidates"]}
-    assert statuses["default"] == "misses budget" and statuses["int8"] == "misses budget"
+    assert {statuses[name] for name in candidates} == {"misses budget"}
+
+
+@pytest.mark.cpu_class
+def test_the_f32_default_holds_a_zero_drop_budget_exactly_where_the_default_is_f32(outlier: dict[str, Any]) -> None:
+    impossible = Budget(Metric("mse", mse, False, "reference"), 0.0)
+    try:
+        result = optimize(
+            outlier["model"], outlier["calibration"], outlier["validation"][:40], impossible,
+            candidates=["default"], settings=SETTINGS[:1], **FAST,
+        )  # fmt: skip
+    except NothingHoldsError:
+        assert PLUGIN_DEFAULT != "f32"  # bf16 differs from f32: the default cannot hold a zero drop
+    else:
+        assert PLUGIN_DEFAULT == "f32" and result.variant == "default"
 
 
 def test_sla_text() -> None:
@@ -103,7 +122,21 @@ def test_cli_optimize_exits_4_when_nothing_holds(tmp_path: Path) -> None:
     factory = f"{Path(__file__).resolve().parents[1] / 'tiny_models.py'}:digits_outlier_mlp_module"
     result = CliRunner().invoke(
         app,
-        ["optimize", factory, "--data", str(data), "--budget", "mse=0", "--no-qat", "-o", str(tmp_path / "run")],
+        # An SLA no deployment meets: nothing holds on any CPU class (where the default is f32, FP32 itself
+        # holds a zero-MSE budget, so the budget alone would not fail closed there).
+        [
+            "optimize",
+            factory,
+            "--data",
+            str(data),
+            "--budget",
+            "mse=0",
+            "--sla",
+            "p99<=0.00001ms",
+            "--no-qat",
+            "-o",
+            str(tmp_path / "run"),
+        ],
     )
     assert result.exit_code == 4, result.output
     assert (tmp_path / "run" / "pipeline.yaml").is_file()

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from ovq.compression.overflow import OverflowFixMode, overflow_fix_for, with_overflow_fix
 from ovq.errors import (
     ConfigError,
     DataMismatchError,
@@ -122,6 +123,7 @@ def prepare_qat(
     model_type: Literal["transformer"] | None = None,
     transform: Callable[[Any], Any] | None = None,
     notify: MessageHook | None = None,
+    overflow_fix: OverflowFixMode | None = None,
 ) -> torch.nn.Module:
     """Return a copy of `module` with NNCF's trainable INT8 fake-quantizers, initialised on calibration data.
 
@@ -132,6 +134,8 @@ def prepare_qat(
     calibration_data items follow ovq's dataset convention: (inputs, target) pairs or bare inputs, where
     inputs is an array/tensor shaped like the model input (batch dimension included), a tuple of them
     for several inputs, or a dict by argument name. `transform` maps an item to model inputs instead.
+    `overflow_fix` (default: what this process's CPU class needs) puts weights at half range where the
+    class lacks VNNI, so the trained fake-quantizers simulate the INT8 arithmetic the CPU really runs.
 
     >>> qat_model = prepare_qat(model, [(image, label) for image, label in calibration], subset_size=300)
     >>> optimizer = torch.optim.Adam(qat_model.parameters(), lr=1e-4)  # then train as usual
@@ -161,6 +165,7 @@ def prepare_qat(
             preset=nncf.QuantizationPreset(preset) if preset else None,
             model_type=nncf.ModelType(model_type) if model_type else None,
             ignored_scope=_ignored_scope(ignored_scope),
+            advanced_parameters=with_overflow_fix(None, overflow_fix or overflow_fix_for()),
         )
     except nncf.ValidationError as exc:
         # NNCF raises this for an ignored-scope entry that matches nothing: a config error, not a crash.

@@ -221,8 +221,15 @@ class QatRun:
         assert self.folder is not None
         extra = {"history": [row.to_dict() for row in self.history], "best_epoch": self.best_epoch}
         save_qat_checkpoint(module, self.folder / "last.pt", optimizer=optimizer, extra=extra)
+        best_path = self.folder / "best.pt"
         if self.improved:
-            save_qat_checkpoint(module, self.folder / "best.pt", extra=extra)
+            save_qat_checkpoint(module, best_path, extra=extra)
+        elif self.best_state is not None and not best_path.is_file():
+            # The best so far is an earlier evaluation that had no checkpoint yet (the one before training):
+            # best.pt holds that state, so a resumed run can still deliver it.
+            best = copy.deepcopy(module)
+            best.load_state_dict(self.best_state)
+            save_qat_checkpoint(best, best_path, extra=extra)
 
     def restore_best(self, fp32_module: torch.nn.Module) -> None:
         """On resume: the best epoch so far comes back from best.pt, so it can still win."""

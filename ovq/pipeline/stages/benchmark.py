@@ -49,15 +49,17 @@ class Benchmark(StageAdapter[BenchmarkStage]):
             )
         speedups = speedup_table(results, baseline=ctx.reference.name)
         default = next((v for v in ctx.variants.values() if v.role == "default_precision" and v.name in results), None)
-        vs_default = speedup_table(results, baseline=default.name) if default is not None else {}
+        # Where the default is the reference itself (an f32-default CPU) "vs default" would repeat "vs FP32".
+        separate_default = default if default is not None and default is not ctx.reference else None
+        vs_default = speedup_table(results, baseline=separate_default.name) if separate_default is not None else {}
         details: dict[str, Any] = {}
         for name, result in results.items():
             variant = ctx.variants[name]
             extra = {"speedup_vs_reference": speedups[name], "cpu_utilisation": result.cpu_utilisation}
             variant.benchmark = {**result.to_dict(), **extra, "api": result.api}
             details[name] = {"throughput_fps": result.throughput_fps, "speedup_vs_reference": speedups[name]}
-            if default is not None:
-                variant.benchmark |= {"speedup_vs_default": vs_default[name], "default_variant": default.name}
+            if separate_default is not None:
+                variant.benchmark |= {"speedup_vs_default": vs_default[name], "default_variant": separate_default.name}
                 details[name]["speedup_vs_default"] = vs_default[name]
             summary = execution_precision_summary(compiled[name])
             variant.execution_precision = summary.layers

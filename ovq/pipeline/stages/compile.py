@@ -10,6 +10,7 @@ from ovq.pipeline.compile_checks import check_int8_executes, profiling_propertie
 from ovq.pipeline.default_candidate import add_default_candidate
 from ovq.pipeline.stages.base import StageAdapter, StageResult
 from ovq.runtime.compile import CompiledVariant, compile_model
+from ovq.runtime.cpu_class import active_class
 
 if TYPE_CHECKING:
     from ovq.pipeline.context import RunContext, Variant
@@ -58,7 +59,10 @@ class Compile(StageAdapter[CompileStage]):
         from ovq.benchmarking.inputs import random_inputs
         from ovq.runtime.resources import measure_resources
 
-        details: dict[str, Any] = {"default_candidate": add_default_candidate(ctx, config)}
+        details: dict[str, Any] = {
+            "cpu_class": active_class().name,
+            "default_candidate": add_default_candidate(ctx, config),
+        }
         reference = ctx.reference
         for variant in ctx.variants.values():
             if variant is not reference and not variant.warnings:
@@ -82,6 +86,13 @@ class Compile(StageAdapter[CompileStage]):
                 ),
                 "peak_is_own": usage.peak_covers_block,
             }
+            asked = compile_options(variant, config)["inference_precision"]
+            if asked is not None and asked != variant.compiled.inference_precision:
+                # The plugin falls back without a word (bf16 on a CPU without bf16 compute runs f32).
+                ctx.warn(
+                    f"{variant.name}: inference precision {asked} was asked, but this CPU class"
+                    f" ({active_class().name}) has no {asked} compute: it runs {variant.compiled.inference_precision}"
+                )
             details[variant.name] = {
                 "compile_ms": round(variant.compiled.compile_ms, 3),
                 "inference_precision": variant.compiled.inference_precision,

@@ -1,0 +1,194 @@
+"""Measure variants as a lower CPU class would run them: a worker process with the ISA capped.
+
+A cap (``ONEDNN_MAX_CPU_ISA`` + ``OV_CPU_MAX_ISA``) is read once, when the plugin first looks at the CPU, so it
+needs a process of its own. The worker proves the cap held before it reports a number: the plugin's default
+precision and capabilities must be the class's, and no kernel any variant executed may need more than the
+class runs (``ovq.runtime.cpu_class.kernels_above``); otherwise the target is "not emulable here".
+
+What emulation does not change: this host's cores, caches and frequency. A capped run ranks variants the way
+that class does (its kernels, its INT8 arithmetic, its default precision); it does not promise that box's FPS.
+
+Example::
+
+    job = TargetJob(target="avx2", variants=[TargetVariant("fp32", "m.xml", {"hint": "throughput"})], ...)
+    result = measure_target(job, workdir)      # TargetMeasurement(status="measured", outputs=..., benchmarks=...)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ovq.runtime.cpu_class import CpuClass, cap_environment, cpu_class, host_class, is_emulable
+
+TargetStatus = Literal["measured", "not_measurable_here", "not_emulable_here"]
+
+#: What a capped measurement can and cannot say, in one line (the report prints it beside every target).
+EMULATION_NOTE = (
+    "emulated by capping the ISA on this host: it ranks variants as that class runs them (its kernels, its INT8"
+    " arithmetic, its default precision), not that machine's absolute FPS (this host's cores, caches, frequency)"
+)
+
+
+@dataclass(frozen=True)
+class TargetVariant:
+    """One model to measure: its IR and compile_model's keyword arguments (ovq.runtime.compile.compile_model)."""
+
+    name: str
+    model_path: str
+    compile_options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TargetJob:
+    """What a worker measures for one target class."""
+
+    target: str
+    variants: list[TargetVariant]
+    evaluate: bool = True
+    repeats: int = 3
+    duration_s: float | None = None
+    iterations: int | None = None
+    warmup_iterations: int = 0
+    timeout_s: float = 1800.0
+
+
+@dataclass
+class TargetMeasurement:
+    """A target's result: measured (outputs per variant, benchmark blocks), or why it was not."""
+
+    target: str
+    status: TargetStatus
+    reason: str | None = None
+    default_precision: str | None = None
+    kernels: dict[str, list[str]] = field(default_factory=dict)
+    inference_precision: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, list[Any]] = field(default_factory=dict)
+    benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def measure_target(
+    job: TargetJob, workdir: Path, *, eval_inputs: list[Any] | None = None, bench_inputs: list[Any] | None = None
+) -> TargetMeasurement:
+    """Run ``job`` in a worker capped to its class (or say why that cannot be done on this host)."""
+    target = cpu_class(job.target)
+    host = host_class()
+    if target.rank > host.rank or not is_emulable(target, host):
+        above = target.rank > host.rank
+        reason = (
+            f"{target.name} is above this host ({host.name}): it can only be measured on such a machine"
+            if above
+            else f"this host ({host.name}) lacks an instruction {target.name} has (avx_vnni)"
+        )
+        return TargetMeasurement(job.target, "not_measurable_here", reason=reason)
+    workdir.mkdir(parents=True, exist_ok=True)
+    job_path = workdir / "job.pkl"
+    result_path = workdir / "result.pkl"
+    with open(job_path, "wb") as handle:
+        pickle.dump({"job": asdict(job), "eval_inputs": eval_inputs, "bench_inputs": bench_inputs}, handle)
+    environment = {**os.environ, **cap_environment(target)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "ovq.benchmarking.targets", str(job_path), str(result_path)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=job.timeout_s,
+        check=False,
+    )
+    if completed.returncode != 0 or not result_path.is_file():
+        from ovq.errors import StageError
+
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
+        raise StageError(
+            f"the worker measuring target {target.name} failed (exit {completed.returncode}): {' | '.join(tail)}"
+        )
+    with open(result_path, "rb") as handle:
+        # Plain data across the process boundary: the worker runs this module as __main__.
+        return TargetMeasurement(**pickle.load(handle))
+
+
+def _run_worker(job: TargetJob, eval_inputs: list[Any] | None, bench_inputs: list[Any] | None) -> TargetMeasurement:
+    """Inside the capped process: prove the cap, then evaluate and benchmark every variant."""
+    from ovq.benchmarking.engine import benchmark_interleaved
+    from ovq.runtime.compile import compile_model
+    from ovq.runtime.cpu_class import kernels_above, prove_cap
+    from ovq.runtime.infer import infer_all
+
+    target = cpu_class(job.target)
+    problem = prove_cap(target)
+    if problem is not None:
+        return TargetMeasurement(job.target, "not_emulable_here", reason=f"the ISA cap did not hold: {problem}")
+    result = TargetMeasurement(job.target, "measured", default_precision=target.default_precision)
+    compiled = {}
+    for variant in job.variants:
+        profiled = compile_model(variant.model_path, **_with_profiling(variant.compile_options))
+        result.kernels[variant.name] = _executed_kernels(profiled.compiled, eval_inputs or bench_inputs)
+        above = kernels_above(target, result.kernels[variant.name])
+        if above:
+            return TargetMeasurement(
+                job.target,
+                "not_emulable_here",
+                reason=f"{variant.name} ran kernels above {target.name} under the cap: {', '.join(above)}",
+            )
+        built = compile_model(variant.model_path, **variant.compile_options)
+        compiled[variant.name] = built
+        result.inference_precision[variant.name] = built.inference_precision
+        if job.evaluate and eval_inputs is not None:
+            outputs = infer_all(built.compiled, eval_inputs, first_output_only=True)
+            result.outputs[variant.name] = [first for first, *_ in outputs]
+    timed = benchmark_interleaved(
+        {name: c.compiled for name, c in compiled.items()},
+        {name: bench_inputs for name in compiled} if bench_inputs is not None else None,
+        repeats=job.repeats,
+        duration_s=job.duration_s,
+        iterations=job.iterations,
+        warmup_iterations=job.warmup_iterations,
+        compile_ms={name: c.compile_ms for name, c in compiled.items()},
+    )
+    result.benchmarks = {name: bench.to_dict() for name, bench in timed.items()}
+    return result
+
+
+def _with_profiling(options: dict[str, Any]) -> dict[str, Any]:
+    extra = dict(options.get("extra") or {})
+    extra["PERF_COUNT"] = "YES"
+    return {**options, "extra": extra}
+
+
+def _executed_kernels(compiled: Any, inputs: list[Any] | None) -> list[str]:
+    from ovq.benchmarking.inputs import prepare_inputs
+
+    request = compiled.create_infer_request()
+    feed = inputs[0] if inputs else prepare_inputs(compiled, None)[0]
+    request.infer(feed)
+    return sorted({info.exec_type for info in request.profiling_info})
+
+
+def describe_target(target: CpuClass) -> str:
+    """The class as a target row names it."""
+    return target.describe()
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = Path(argv[0]), Path(argv[1])
+    with open(job_path, "rb") as handle:
+        payload = pickle.load(handle)
+    raw = payload["job"]
+    job = TargetJob(**{**raw, "variants": [TargetVariant(**v) for v in raw["variants"]]})
+    result = _run_worker(job, payload["eval_inputs"], payload["bench_inputs"])
+    staged = result_path.with_suffix(".tmp")
+    with open(staged, "wb") as handle:
+        pickle.dump(asdict(result), handle)
+    os.replace(staged, result_path)
+    print(json.dumps({"target": result.target, "status": result.status}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
