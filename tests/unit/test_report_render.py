@@ -26,6 +26,7 @@ from ovq.report.diff import (
 from ovq.report.html import render_html
 from ovq.report.markdown import render_markdown
 from ovq.report.rows import CACHED_NOTE, benchmark_cached, budget_threshold, variant_rows
+from ovq.runtime.cpu_class import cpu_class
 
 GOLDENS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 GOLDEN_NAMES = sorted(p.stem for p in GOLDENS.glob("*.json"))
@@ -187,13 +188,17 @@ def test_failed_run_renders_error_and_hint_everywhere() -> None:
 def test_precision_candidates_and_peer_runtimes() -> None:
     report = golden("precision")
     rows = {r.name: r for r in variant_rows(report)}
-    assert rows["fp32_default"].precision == "fp32" and rows["bf16"].inference_precision == "bf16"
+    # The golden ran on some CPU class: a bf16 request runs bf16 only where that class has bf16 compute.
+    ran_bf16 = cpu_class(report["environment"]["cpu_class"]).bf16
+    assert rows["fp32_default"].precision == "fp32"
+    assert rows["bf16"].inference_precision == ("bf16" if ran_bf16 else "f32")
     peers = [r for r in rows.values() if r.baseline]
     assert {r.name for r in peers} == {"pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"}
     markdown = render_markdown(report)
     for peer in peers:
         assert "baseline" in markdown_row(markdown, peer.name)[-1]
-    assert "The FP32 model was measured at several inference precisions" in markdown
+    # Said only when it is true: on an f32-only class every FP32 variant ran f32.
+    assert ("The FP32 model was measured at several inference precisions" in markdown) == ran_bf16
     assert "Baselines (PyTorch eager, ONNX Runtime, LiteRT) are measured" in markdown
     fps = variant(report, "onnxruntime_int8")["benchmark"]["throughput_fps"]
     assert rows["onnxruntime_int8"].throughput_fps == fps
@@ -268,7 +273,9 @@ def test_compare_reports_maths() -> None:
     assert fps["delta"] == pytest.approx(fps_a * 0.25) and fps["ratio"] == pytest.approx(1.25)
     assert entry["metrics"]["accuracy"]["delta"] == pytest.approx(0.95 - variant(run_a, "int8")["accuracy"]["value"])
     present = {v["name"]: v["present"] for v in comparison["variants"]}
-    assert present == {"fp32": "a", "int8": "both", "int4": "b", "fp32-default": "both"}
+    # The golden's other variants (fp32-default where its CPU class defaults to bf16) are in both runs.
+    others = {v["name"]: "both" for v in run_a["variants"] if v["name"] not in ("fp32", "int8")}
+    assert present == {"fp32": "a", "int8": "both", "int4": "b", **others}
     int4 = next(v for v in comparison["variants"] if v["name"] == "int4")
     assert int4["metrics"]["throughput_fps"] == {"a": None, "b": None, "delta": None, "ratio": None}
     markdown = render_comparison_markdown(comparison)
