@@ -21,6 +21,7 @@ from ovq.runtime.compile import compile_config
 if TYPE_CHECKING:
     import openvino as ov
 
+    from ovq.compression.overflow import OverflowFixMode
     from ovq.runtime.compile import CompiledVariant
 
 
@@ -225,6 +226,15 @@ class RunContext:
             assert self.deployment is not None  # the config guarantees a compile stage first
             variant.compiled = compile_variant(variant, self.deployment)
         return variant.compiled
+
+    @property
+    def overflow_fix(self) -> OverflowFixMode:
+        """The INT8 overflow handling the weakest CPU class the run answers for needs (compile.targets)."""
+        from ovq.compression.overflow import overflow_fix_for
+        from ovq.runtime.cpu_class import NATIVE, active_class, cpu_class
+
+        targets = list(self.deployment.targets) if self.deployment is not None else [NATIVE]
+        return overflow_fix_for(active_class() if t == NATIVE else cpu_class(t) for t in targets)
 
     def reference_outputs(self, dataset: str) -> list[Any]:
         """The reference variant's outputs on a dataset, for metrics measured against it."""

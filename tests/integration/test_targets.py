@@ -101,3 +101,20 @@ def test_an_unknown_target_is_a_one_line_config_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["pipeline", "run", str(path), "-o", str(tmp_path / "run"), "--target", "avx3"])
     assert result.exit_code == 2, result.output
     assert "unknown target(s) ['avx3']" in result.output and "Traceback" not in result.output
+
+
+def test_the_weakest_target_decides_the_overflow_fix(report: dict[str, Any]) -> None:
+    import numpy as np
+    import openvino as ov
+
+    # Every fixture run answers for avx2 (the host itself or a target below it): no VNNI there, so half range.
+    quantize = next(s for s in report["stages"] if s["kind"] == "quantize")
+    assert quantize["details"]["overflow_fix"] == "enable"
+    int8 = next(v for v in report["variants"] if v["name"] == "int8")
+    model = ov.Core().read_model(int8["model_path"])
+    levels = [
+        int(np.max(np.abs(op.get_data().astype(np.int32))))
+        for op in model.get_ordered_ops()
+        if op.get_type_name() == "Constant" and op.get_output_element_type(0) == ov.Type.i8
+    ]
+    assert levels and max(levels) <= 64, levels

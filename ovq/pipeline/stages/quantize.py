@@ -42,7 +42,12 @@ class Quantize(StageAdapter[QuantizeStage]):
         scope = config.ignored_scope
         ignored = make_ignored_scope(scope.names, scope.patterns, scope.types) if scope else None
         samples = min(config.subset_size, len(items))
-        details: dict[str, Any] = {"variant": config.name, "calibration_samples": samples}
+        details: dict[str, Any] = {
+            "variant": config.name,
+            "calibration_samples": samples,
+            # The weakest target decides: one class without VNNI needs half-range weights for all.
+            "overflow_fix": ctx.overflow_fix,
+        }
         options: _PtqOptions = {
             "subset_size": config.subset_size,
             "preset": config.preset,
@@ -59,7 +64,7 @@ class Quantize(StageAdapter[QuantizeStage]):
             budget_met = bool(story.get("met"))
         else:
             with ctx.reporter.progress(f"calibrating {config.name} on {samples} samples", None):
-                quantized = quantize(model, items, **options)
+                quantized = quantize(model, items, **options, overflow_fix=ctx.overflow_fix)
         ctx.add_variant(quantized, name=config.name, precision="int8", source=config.source)
         details["fake_quantize_ops"] = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
         return StageResult(details=details, variants_added=[config.name], budget_met=budget_met)

@@ -72,6 +72,7 @@ def accuracy_aware_quantize(
                 advanced_quantization_parameters=(
                     with_weights_granularity(None, weights_granularity) if weights_granularity else None
                 ),
+                overflow_fix=ctx.overflow_fix,
             )
         except BudgetNotMetError as exc:
             if not exc.result.validation_calls:
@@ -255,6 +256,7 @@ class Ladder:
                     preset=stage.preset,
                     model_type=stage.model_type,
                     ignored_scope=ignored,
+                    overflow_fix=self.ctx.overflow_fix,
                 )
             return model, {}
         if rung == "accuracy_aware_ptq":
