@@ -10,7 +10,7 @@ that class does (its kernels, its INT8 arithmetic, its default precision); it do
 
 Example::
 
-    job = TargetJob(target="avx2", variants=[TargetVariant("fp32", "m.xml", {"hint": "throughput"})], ...)
+    job = TargetJob(target="avx2", variants=[TargetVariant("fp32", "m.xml", options, profiling_options)], ...)
     result = measure_target(job, workdir)      # TargetMeasurement(status="measured", outputs=..., benchmarks=...)
 """
 
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ovq.runtime.cpu_class import CpuClass, cap_environment, cpu_class, host_class, is_emulable
+from ovq.runtime.cpu_class import cap_environment, cpu_class, host_class, is_emulable
 
 TargetStatus = Literal["measured", "not_measurable_here", "not_emulable_here"]
 
@@ -38,11 +38,15 @@ EMULATION_NOTE = (
 
 @dataclass(frozen=True)
 class TargetVariant:
-    """One model to measure: its IR and compile_model's keyword arguments (ovq.runtime.compile.compile_model)."""
+    """One model to measure: its IR and compile_model's keyword arguments (ovq.runtime.compile.compile_model).
+
+    profile_options: the same with per-layer counters on (the pipeline's own profiling compile), for the proof.
+    """
 
     name: str
     model_path: str
     compile_options: dict[str, Any]
+    profile_options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def _run_worker(job: TargetJob, eval_inputs: list[Any] | None, bench_inputs: lis
     result = TargetMeasurement(job.target, "measured", default_precision=target.default_precision)
     compiled = {}
     for variant in job.variants:
-        profiled = compile_model(variant.model_path, **_with_profiling(variant.compile_options))
+        profiled = compile_model(variant.model_path, **variant.profile_options)
         result.kernels[variant.name] = _executed_kernels(profiled.compiled, eval_inputs or bench_inputs)
         above = kernels_above(target, result.kernels[variant.name])
         if above:
@@ -155,12 +159,6 @@ def _run_worker(job: TargetJob, eval_inputs: list[Any] | None, bench_inputs: lis
     return result
 
 
-def _with_profiling(options: dict[str, Any]) -> dict[str, Any]:
-    extra = dict(options.get("extra") or {})
-    extra["PERF_COUNT"] = "YES"
-    return {**options, "extra": extra}
-
-
 def _executed_kernels(compiled: Any, inputs: list[Any] | None) -> list[str]:
     from ovq.benchmarking.inputs import prepare_inputs
 
@@ -168,11 +166,6 @@ def _executed_kernels(compiled: Any, inputs: list[Any] | None) -> list[str]:
     feed = inputs[0] if inputs else prepare_inputs(compiled, None)[0]
     request.infer(feed)
     return sorted({info.exec_type for info in request.profiling_info})
-
-
-def describe_target(target: CpuClass) -> str:
-    """The class as a target row names it."""
-    return target.describe()
 
 
 def main(argv: list[str]) -> int:

@@ -81,7 +81,15 @@ def _capped_entry(ctx: RunContext, name: str) -> dict[str, Any]:
     bench_feeds = [item[0] for item in ctx.dataset(bench.dataset)] if bench and bench.dataset else None
     job = TargetJob(
         target=target.name,
-        variants=[TargetVariant(v.name, str(v.model_path), compile_options(v, ctx.deployment)) for v in variants],
+        variants=[
+            TargetVariant(
+                v.name,
+                str(v.model_path),
+                compile_options(v, ctx.deployment),
+                compile_options(v, ctx.deployment, profiling=True),
+            )
+            for v in variants
+        ],
         evaluate=evaluate is not None,
         repeats=bench.repeats if bench else 3,
         duration_s=(bench.duration_s if bench and (bench.duration_s or bench.iterations) else 3.0),
