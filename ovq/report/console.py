@@ -6,20 +6,19 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
+from ovq.report.cpu_view import cpu_class_line, target_lines
 from ovq.report.matrix import compact_entry
 from ovq.report.profile_view import console_lines
 from ovq.report.rows import (
     CACHED_NOTE,
     SPEEDUP_NOTE,
     budget_limit_lines,
-    cpu_class_line,
     fmt_bytes,
     fmt_reduction,
     measured_cells,
     metric_headers,
     metric_names,
     row_notes,
-    target_lines,
     variant_rows,
 )
 from ovq.report.schema import ReportLike, parse_report

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ovq.benchmarking.targets import EMULATION_NOTE
+from ovq.report.cpu_view import cpu_class_line, target_lines
 from ovq.report.matrix import HEADERS as MATRIX_HEADERS
 from ovq.report.matrix import best_entries, cell_order, matrix_notes, matrix_rows
 from ovq.report.profile_view import (
@@ -28,7 +29,6 @@ from ovq.report.rows import (
     budget_check_rows,
     budget_limit_lines,
     budget_threshold,
-    cpu_class_line,
     environment_items,
     fmt_bytes,
     fmt_execution,
@@ -45,7 +45,6 @@ from ovq.report.rows import (
     null_notes,
     precision_notes,
     stage_items,
-    target_lines,
     variant_rows,
 )
 from ovq.report.schema import Report, ReportLike, parse_report

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ovq.benchmarking.targets import EMULATION_NOTE
+from ovq.report.cpu_view import cpu_class_line, target_lines
 from ovq.report.matrix import HEADERS as MATRIX_HEADERS
 from ovq.report.matrix import best_entries, matrix_notes, matrix_rows
 from ovq.report.optimize_section import optimize_lines
@@ -27,7 +28,6 @@ from ovq.report.rows import (
     VariantRow,
     budget_check_rows,
     budget_limit_lines,
-    cpu_class_line,
     environment_items,
     fmt_bytes,
     fmt_ms,
@@ -41,7 +41,6 @@ from ovq.report.rows import (
     precision_notes,
     row_notes,
     stage_items,
-    target_lines,
     variant_rows,
 )
 from ovq.report.schema import Report, ReportLike, parse_report
