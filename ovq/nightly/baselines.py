@@ -6,6 +6,7 @@ A pinned reference file (YAML or JSON)::
     tolerances: {accuracy_drop: 0.005, throughput_drop: 0.10, latency_rise: 0.10, size_rise: 0.02}
     pipelines:
       quickstart:
+        cpu_class: avx512_core_vnni              # optional: measured as this class; another is not compared
         tolerances: {throughput_drop: 0.20}      # optional, per pipeline (and per variant)
         variants:
           int8: {accuracy: 0.985, throughput_fps: 4200, latency_median_ms: 0.9, size_bytes: 120000}
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ovq.config.validation_messages import validate_config
 from ovq.config.yaml_loader import read_config_file
@@ -77,8 +78,21 @@ class _PinnedPipeline(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     report: str | None = None
+    cpu_class: str | None = Field(
+        default=None, description="the CPU class the pinned values were measured as; another class is not compared"
+    )
     tolerances: ToleranceOverrides | None = None
     variants: dict[str, _PinnedVariant] = Field(default_factory=dict)
+
+    @field_validator("cpu_class")
+    @classmethod
+    def _known_class(cls, value: str | None) -> str | None:
+        from ovq.runtime.cpu_class import CLASSES
+
+        names = [known.name for known in CLASSES]
+        if value is not None and value not in names:
+            raise ValueError(f"unknown CPU class {value!r}; choose one of: {', '.join(names)}")
+        return value
 
 
 class _PinnedFile(BaseModel):
@@ -109,12 +123,14 @@ class Baseline:
     """A baseline for one pipeline: per-variant reference values and where they came from.
 
     ``pinned`` baselines gate only what they name; a variant they name that the run lacks fails.
+    ``cpu_class``: the class it was measured as (None = unknown): a run of another class is not compared.
     """
 
     source: str
     variants: dict[str, ReferenceVariant]
     report: Report | None = None
     pinned: bool = False
+    cpu_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +172,9 @@ def baseline_from_report(
             hint=measured["hint"],
             tolerances=tolerances,
         )
-    return Baseline(source=source, variants=variants, report=report, pinned=pinned)
+    return Baseline(
+        source=source, variants=variants, report=report, pinned=pinned, cpu_class=report.environment.cpu_class
+    )
 
 
 def load_pinned_baselines(path: str | Path, tolerances: Tolerances | None = None) -> PinnedBaselines:
@@ -206,7 +224,9 @@ def load_pinned_baselines(path: str | Path, tolerances: Tolerances | None = None
             )
             for variant_name, spec in pinned.variants.items()
         }
-        pipelines[name] = Baseline(source=f"pinned file {path}", variants=variants, pinned=True)
+        pipelines[name] = Baseline(
+            source=f"pinned file {path}", variants=variants, pinned=True, cpu_class=pinned.cpu_class
+        )
     return PinnedBaselines(path=path, pipelines=pipelines)
 
 

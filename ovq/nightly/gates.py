@@ -124,12 +124,20 @@ def compare(report: ReportLike, baseline: Baseline) -> list[GateResult]:
     run_succeeded = report.status == "succeeded"
     current = {variant.name: variant for variant in report.variants}
     speed_mismatch = _speed_mismatch(report, baseline)
+    other_class = class_mismatch(report, baseline)
     for name, reference in baseline.variants.items():
         variant = current.get(name)
         if variant is None:
             results.extend(_missing_variant(name, reference, baseline, run_succeeded))
             continue
         measured = variant_measurements(variant)
+        if other_class is not None:
+            # INT8 arithmetic and kernels differ by class: accuracy and speed are another machine's, not a
+            # regression. The model's size does not depend on the CPU, so that gate still runs.
+            for gate, metric in (("accuracy_regression", measured["accuracy_metric"] or "accuracy"), *_SPEED_METRICS):
+                results.append(_skipped(gate, name, metric, f"{name}: not comparable: {other_class}"))
+            results.append(_size_gate(name, measured, reference, baseline))
+            continue
         results.append(_accuracy_gate(name, measured, reference, baseline))
         results.extend(_speed_gates(name, measured, reference, baseline, speed_mismatch))
         results.append(_size_gate(name, measured, reference, baseline))
@@ -222,6 +230,8 @@ _SPEED_GATES: tuple[tuple[str, str, str, str, int], ...] = (
     ("latency_regression", "latency_median_ms", "ms", "latency_rise", +1),
 )
 
+_SPEED_METRICS = tuple((gate, metric) for gate, metric, *_ in _SPEED_GATES)
+
 
 def _speed_gates(
     variant: str,
@@ -301,6 +311,14 @@ def _missing_variant(
             message = f"{variant}: not in this run's report (the baseline has it)"
             results.append(_skipped(gate, variant, metric, message))
     return results
+
+
+def class_mismatch(report: Report, baseline: Baseline) -> str | None:
+    """Why ``baseline`` is another CPU class's measurement (None when the classes match or one is unknown)."""
+    now, then = report.environment.cpu_class, baseline.cpu_class
+    if now is None or then is None or now == then:
+        return None
+    return f"the baseline was measured as CPU class {then}, this run as {now}; compare a night with its own class"
 
 
 def _speed_mismatch(report: Report, baseline: Baseline) -> str | None:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from ovq.errors import ConfigError, InputFileError
 from ovq.nightly.history_rows import RUN_COLUMNS, TABLES, normalize_time, run_row, variant_row
-from ovq.report.schema import ReportFormatError, ReportLike, parse_report
+from ovq.report.schema import Environment, ReportFormatError, ReportLike, parse_report
 
 SCHEMA_VERSION = 1
 DEFAULT_HISTORY_PATH = Path(".ovq") / "history.sqlite"
@@ -224,13 +224,26 @@ class HistoryStore:
             raise _no_such_run(run_id, self.path)
         return record
 
-    def last_good(self, pipeline: str, *, before: int | str | None = None) -> RunRecord | None:
+    def last_good(
+        self,
+        pipeline: str,
+        *,
+        before: int | str | None = None,
+        same_class_as: Environment | None = None,
+    ) -> RunRecord | None:
         """The latest run of ``pipeline`` that succeeded and did not fail a nightly gate.
 
         ``before`` limits the search to runs older than a run id (int) or an ISO-8601 time (str).
+        ``same_class_as``: only runs measured as the same CPU class as that environment (INT8 numerics and
+        speed differ by class, so another class's run is no baseline). A row recorded before ovq knew the
+        class matches when its CPU model string is the same.
         """
         conditions = ["pipeline = ?", "status = 'succeeded'", "COALESCE(gate_status, 'passed') = 'passed'"]
         params: list[Any] = [pipeline]
+        if same_class_as is not None and same_class_as.cpu_class is not None:
+            recorded_class = "json_extract(report_json, '$.environment.cpu_class')"
+            conditions.append(f"({recorded_class} = ? OR ({recorded_class} IS NULL AND cpu IS ?))")
+            params.extend([same_class_as.cpu_class, same_class_as.cpu])
         if isinstance(before, int):
             conditions.append("run_id < ?")
             params.append(before)

@@ -330,11 +330,19 @@ def _gate(
         outcome.notes.append(f"{pinned.path} does not pin {outcome.pipeline}; compared with the last good run")
     if baseline is None and history is not None:
         try:
-            previous = history.last_good(outcome.pipeline)
+            previous = history.last_good(outcome.pipeline, same_class_as=outcome.report.environment)
+            other_class = history.last_good(outcome.pipeline) if previous is None else None
         except OvqError as exc:
             outcome.notes.append(f"could not read the history: {exc.message}")
             outcome.extra_exit_codes.append(exc.exit_code)
-            previous = None
+            previous = other_class = None
+        if other_class is not None:
+            # Another class's night is no baseline: its INT8 numerics and speeds are that machine's.
+            then = other_class.report.get("environment", {}).get("cpu_class") or "another class"
+            outcome.notes.append(
+                f"not comparable: the last good run {other_class.run_id} was measured as CPU class {then}, this"
+                f" one as {outcome.report.environment.cpu_class}; no baseline of this class yet"
+            )
         if previous is not None:
             baseline = baseline_from_report(
                 previous.report,

@@ -35,6 +35,7 @@ def fabricated_report(spec: dict[str, Any], day: int) -> dict[str, Any]:
         "error": spec.get("error"),
     }
     report["environment"] |= {"ovq": "0.1.0", "openvino": "2026.4.1", "nncf": "3.4.0", "cpu": "Test CPU"}
+    report["environment"]["cpu_class"] = spec.get("cpu_class", "avx2")
     int8 = next(v for v in report["variants"] if v["name"] == "int8")
     report["variants"] = [int8]
     int8["size_bytes"] = 110_000
@@ -223,6 +224,52 @@ def test_a_regression_fails_the_night_and_never_becomes_the_baseline(tmp_path: P
     assert third.outcomes[0].baseline_source.startswith(f"last good run {first.outcomes[0].run_id}")  # type: ignore[union-attr]
     plot = third.outcomes[0].plot_path
     assert plot is not None and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_night_is_compared_only_with_baselines_of_its_own_cpu_class(tmp_path: Path) -> None:
+    pipeline = tmp_path / "quick.yaml"
+    history = HistoryStore(tmp_path / "history.sqlite")
+
+    def night(day: int, cpu_class: str, fps: float, baseline_ref: Path | None = None) -> Any:
+        pipeline.write_text(yaml.safe_dump({"name": "quick", "fps": fps, "cpu_class": cpu_class}), encoding="utf-8")
+        result = run_nightly(
+            [pipeline],
+            run_pipeline=FakeRunner(day),
+            history=history if baseline_ref is None else None,
+            baseline_ref=baseline_ref,
+            out_dir=tmp_path / f"night{day}",
+            plots=False,
+        )
+        return result.outcomes[0]
+
+    first = night(1, "avx2", 4000.0)
+    # Another class measured 25 % slower is another machine, not a regression: no gate fails, and the note says so.
+    other = night(2, "avx512_core_vnni", 3000.0)
+    assert other.exit_code == 0 and not other.failed_gates
+    assert any("not comparable" in note and "avx2" in note for note in other.notes), other.notes
+    assert other.baseline_source is None
+    # The same slowdown on the first night's class is one, against that night (not the other class's).
+    regressed = night(3, "avx2", 3000.0)
+    assert [g.name for g in regressed.failed_gates] == ["throughput_regression"]
+    assert str(regressed.baseline_source).startswith(f"last good run {first.run_id}")
+    # The other class now has its own baseline: night 2.
+    again = night(4, "avx512_core_vnni", 2950.0)
+    assert again.exit_code == 0 and str(again.baseline_source).startswith(f"last good run {other.run_id}")
+
+    # A pinned baseline that says its class: accuracy and speed of another class are skipped as not comparable,
+    # the size (the same on every CPU) is still gated.
+    pinned = tmp_path / "baseline.yaml"
+    pinned.write_text(
+        "pipelines: {quick: {cpu_class: amx, variants: {int8: {throughput_fps: 9000, accuracy: 0.999,"
+        " size_bytes: 50000}}}}\n",
+        encoding="utf-8",
+    )
+    pinned_night = night(5, "avx2", 4000.0, baseline_ref=pinned)
+    by_gate = {g.name: g for g in pinned_night.gates if g.variant == "int8"}
+    assert by_gate["throughput_regression"].status == "skipped"
+    assert "not comparable" in by_gate["throughput_regression"].message
+    assert by_gate["accuracy_regression"].status == "skipped"
+    assert by_gate["size_regression"].status == "failed"  # 110 000 bytes against a pinned 50 000
 
 
 def test_a_pinned_baseline_and_the_exit_code_rule(tmp_path: Path) -> None:
