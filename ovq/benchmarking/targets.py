@@ -21,6 +21,7 @@ import os
 import pickle
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -115,6 +116,60 @@ def measure_target(
     with open(result_path, "rb") as handle:
         # Plain data across the process boundary: the worker runs this module as __main__.
         return TargetMeasurement(**pickle.load(handle))
+
+
+def benchmark_on_targets(
+    model_path: str | Path,
+    targets: Sequence[str],
+    compile_options: dict[str, Any],
+    *,
+    duration_s: float | None = None,
+    iterations: int | None = None,
+    repeats: int = 3,
+) -> list[dict[str, Any]]:
+    """One model benchmarked as each CPU class in ``targets`` runs it ("native" is left out: the caller's own run).
+
+    ``compile_options``: compile_model's keyword arguments. Each entry says the class, its status and, when
+    measured, throughput, median latency, the inference precision and run-to-run spread; otherwise why not.
+    """
+    import tempfile
+
+    from ovq.runtime.cpu_class import NATIVE
+
+    entries: list[dict[str, Any]] = []
+    profiling = {**compile_options, "extra": {**(compile_options.get("extra") or {}), "PERF_COUNT": True}}
+    for name in dict.fromkeys(targets):
+        if name == NATIVE:
+            continue
+        target = cpu_class(name)
+        job = TargetJob(
+            target=target.name,
+            variants=[TargetVariant("model", str(model_path), compile_options, profiling)],
+            evaluate=False,
+            repeats=repeats,
+            duration_s=duration_s if duration_s or iterations else 3.0,
+            iterations=iterations,
+        )
+        with tempfile.TemporaryDirectory(prefix=f"ovq-target-{target.name}-") as scratch:
+            measured = measure_target(job, Path(scratch))
+        entry: dict[str, Any] = {"target": target.name, "cpu_class": target.describe(), "status": measured.status}
+        if measured.status != "measured":
+            entries.append(entry | {"reason": measured.reason})
+            continue
+        bench = measured.benchmarks["model"]
+        entries.append(
+            entry
+            | {
+                "how": EMULATION_NOTE,
+                "throughput_fps": bench.get("throughput_fps"),
+                "latency_median_ms": (bench.get("latency_ms") or {}).get("median"),
+                "spread": bench.get("spread"),
+                "noisy": bool(bench.get("noisy")),
+                "inference_precision": measured.inference_precision.get("model"),
+                "kernels": measured.kernels.get("model", []),
+            }
+        )
+    return entries
 
 
 def _run_worker(job: TargetJob, eval_inputs: list[Any] | None, bench_inputs: list[Any] | None) -> TargetMeasurement:

@@ -22,7 +22,9 @@ from rich.markup import escape
 from ovq import __version__
 from ovq.cli.benchmark import benchmark_cmd
 from ovq.cli.optimize import optimize_cmd
+from ovq.cli.streams import stdout_to_stderr
 from ovq.cli.sweep import sweep_cmd
+from ovq.cli.targets import TargetOption, split_targets
 from ovq.errors import ConfigError, OvqError
 from ovq.runtime.cpu_class import active_class
 
@@ -145,28 +147,20 @@ def pipeline_run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="clear a run folder that holds another pipeline's run")
     ] = False,
-    target: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--target",
-            help=(
-                "a CPU class the run answers for, repeatable or comma-separated (native, avx2, avx2_vnni,"
-                " avx512_core, avx512_core_vnni, avx512_core_bf16, amx); replaces compile.targets. Classes at or"
-                " below this machine are measured in ISA-capped workers, each with its own deliverable"
-            ),
-        ),
-    ] = None,
+    target: TargetOption = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
 ) -> None:
     """Run a pipeline and write RUN_DIR/report.json (+ report.md, report.html).
 
     Stage results are cached by their inputs and library versions: an unchanged rerun reuses them. Benchmark
     numbers replayed that way are marked "cached" in the report; --remeasure measures them again.
+    --target replaces the compile stage's targets: each class gets its own numbers and deliverable.
     """
     from ovq.pipeline.runner import run_pipeline
 
     started = time.perf_counter()
-    with user_errors(debug):
+    # With --json, stdout carries only the report: what NNCF prints while the run works goes to stderr.
+    with user_errors(debug), stdout_to_stderr(json_output):
         report = run_pipeline(
             pipeline_file,
             output_dir=output,
@@ -175,7 +169,7 @@ def pipeline_run(
             fresh=fresh,
             remeasure=("benchmark",) if remeasure else (),
             overwrite=overwrite,
-            targets=[t.strip() for value in target for t in value.split(",") if t.strip()] if target else None,
+            targets=split_targets(target),
         )
     if json_output:
         stdout.print_json(json.dumps(report))

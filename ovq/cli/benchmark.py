@@ -13,11 +13,13 @@ import dataclasses
 import math
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ovq.cli.targets import TargetOption, split_targets
 from ovq.errors import ConfigError, InputFileError, ModelFormatError
 from ovq.runtime.artifacts import write_json_atomic
 
@@ -48,6 +50,8 @@ class BenchmarkCommandResult:
     compute_int8_share: float | None
     #: Per-layer profile summary (ovq.runtime.profile.summarize_profile) when asked for with --profile.
     profile: dict[str, Any] | None = None
+    #: The model as each --target class runs it (ovq.benchmarking.targets.benchmark_on_targets), or None.
+    targets: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """ovq's shape: the report's variant fields for this model, plus resources."""
@@ -72,6 +76,7 @@ class BenchmarkCommandResult:
             "compute_int8_share": self.compute_int8_share,
             "resources": self.resources.to_dict(),
             "profile": self.profile,
+            "targets": self.targets,
         }
 
     def to_benchmark_app_dict(self) -> dict[str, Any]:
@@ -135,6 +140,7 @@ def run_benchmark(
     benchmark_app_json_path: str | Path | None = None,
     progress: ProgressCallback | None = None,
     profile: bool = False,
+    targets: Sequence[str] | None = None,
 ) -> BenchmarkCommandResult:
     """Read an IR (or ONNX) file, compile it as benchmark_app would for these options, and benchmark it.
 
@@ -145,6 +151,9 @@ def run_benchmark(
     default sync for the latency hint, async otherwise, as benchmark_app does). Writes ovq's JSON to
     ``json_path`` and benchmark_app's to ``benchmark_app_json_path`` when given. ``profile``: afterwards,
     collect per-layer performance counters on a separate compiled model (PERF_COUNT), never the timed one.
+    ``targets``: CPU classes (ovq.runtime.cpu_class) to benchmark the model as, each in an ISA-capped worker
+    after the native run (three interleaved repeats of ``duration_s``, default 3 s each); see
+    :func:`ovq.benchmarking.targets.benchmark_on_targets`.
     """
     from ovq.benchmarking.engine import benchmark
     from ovq.runtime.compile import compile_config, compile_for
@@ -156,13 +165,22 @@ def run_benchmark(
     if api not in ("sync", "async"):
         raise ConfigError(f"unknown api {api!r}; allowed: sync, async")
     # The same builder as the pipeline's compile stage: one option means one plugin setting everywhere.
-    config = compile_config(
-        hint=hint,
-        num_requests=num_requests,
-        num_streams=num_streams,
-        num_threads=num_threads,
-        inference_precision=inference_precision,
-    )
+    config_options: dict[str, Any] = {
+        "hint": hint,
+        "num_requests": num_requests,
+        "num_streams": num_streams,
+        "num_threads": num_threads,
+        "inference_precision": inference_precision,
+    }
+    config = compile_config(**config_options)
+    if targets:
+        from ovq.runtime.cpu_class import cpu_class
+
+        for name in targets:
+            try:
+                cpu_class(name) if name != "native" else None  # refused before the (long) native measurement
+            except ValueError as error:
+                raise ConfigError(str(error), hint="see `ovq --help` for this machine's class") from None
     options = _command_options(
         path, device, hint, duration_s, iterations, num_requests, num_streams, num_threads,
         inference_precision, shape, api,
@@ -197,6 +215,11 @@ def run_benchmark(
         )
     summary = execution_precision_summary(compiled)
     profile_summary = _profile(model, config, device) if profile else None
+    target_entries = None
+    if targets:
+        # A reshaped model (or an ONNX file) is what was measured here: the workers get it as an IR.
+        source = model if shape or path.suffix != ".xml" else path
+        target_entries = _on_targets(source, targets, config_options, duration_s=duration_s, iterations=iterations)
     outcome = BenchmarkCommandResult(
         model_path=path,
         device=device,
@@ -211,12 +234,37 @@ def run_benchmark(
         execution_precision=summary.layers,
         compute_int8_share=summary.compute_int8_share,
         profile=profile_summary,
+        targets=target_entries,
     )
     if json_path is not None:
         write_json_atomic(Path(json_path), outcome.to_dict())
     if benchmark_app_json_path is not None:
         write_json_atomic(Path(benchmark_app_json_path), outcome.to_benchmark_app_dict())
     return outcome
+
+
+def _on_targets(
+    source: ov.Model | Path,
+    targets: Sequence[str],
+    options: dict[str, Any],
+    *,
+    duration_s: float | None,
+    iterations: int | None,
+) -> list[dict[str, Any]]:
+    """The model (an IR file, or a model to write as one for the workers) as each target class runs it."""
+    import tempfile
+
+    from ovq.benchmarking.targets import benchmark_on_targets
+
+    with tempfile.TemporaryDirectory(prefix="ovq-benchmark-targets-") as scratch:
+        if isinstance(source, Path):
+            model_path = source
+        else:
+            import openvino as ov
+
+            model_path = Path(scratch) / "model.xml"
+            ov.save_model(source, model_path, compress_to_fp16=False)
+        return benchmark_on_targets(model_path, targets, options, duration_s=duration_s, iterations=iterations)
 
 
 def _profile(model: ov.Model, config: dict[str, Any], device: str) -> dict[str, Any]:
@@ -337,6 +385,7 @@ def benchmark_cmd(
     profile: Annotated[
         bool, typer.Option("--profile", help="Also profile per layer (separate run) and say where the time goes.")
     ] = False,
+    target: TargetOption = None,
 ) -> None:
     """Benchmark a model like OpenVINO's benchmark_app (same options, same definitions)."""
     from rich.console import Console
@@ -374,9 +423,10 @@ def benchmark_cmd(
             benchmark_app_json_path=app_json_out,
             progress=lambda fraction: bar.update(task, completed=fraction),
             profile=profile,
+            targets=split_targets(target),
         )
     for line in summary_lines(outcome):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
     if outcome.profile is not None:
         from ovq.report.profile_view import profile_summary_lines
 
@@ -407,4 +457,30 @@ def summary_lines(outcome: BenchmarkCommandResult) -> list[str]:
         f"Throughput:   {result.throughput_fps:.2f} FPS",
         f"Executed layers by precision: {precision}",
         f"Peak memory: {peak / 2**20:.0f} MiB, {utilisation}" if peak is not None else utilisation,
+        *target_lines_of(outcome),
     ]
+
+
+def target_lines_of(outcome: BenchmarkCommandResult) -> list[str]:
+    """One line per --target class: its throughput beside this machine's, or why it has none."""
+    if not outcome.targets:
+        return []
+    from ovq.benchmarking.targets import EMULATION_NOTE
+    from ovq.runtime.cpu_class import active_class
+
+    native = outcome.result.throughput_fps
+    lines = [f"Targets (this run: {active_class().name}):"]
+    for entry in outcome.targets:
+        if entry["status"] != "measured":
+            lines.append(f"   {entry['target']}: {entry['status'].replace('_', ' ')}: {entry['reason']}")
+            continue
+        fps, spread = entry["throughput_fps"], entry.get("spread")
+        ratio = f", {fps / native:.2f}x this run" if native else ""
+        spread_text = f" ±{spread:.0%}" if spread is not None else ""
+        lines.append(
+            f"   {entry['target']}: {fps:.2f} FPS{spread_text}{ratio}, median {entry['latency_median_ms']:.2f} ms,"
+            f" precision {entry['inference_precision']} (emulated; no kernel above {entry['target']} ran)"
+        )
+    if any(entry["status"] == "measured" for entry in outcome.targets):
+        lines.append(f"   {EMULATION_NOTE}")
+    return lines

@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ovq.cli.streams import stdout_to_stderr
+from ovq.cli.targets import TargetOption, split_targets
 from ovq.errors import ConfigError
 
 console = Console(stderr=True, highlight=False)
@@ -79,22 +82,30 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def build_pipeline(
-    model: str,
-    data: str,
-    validation: str | None,
-    validation_limit: int | None,
-    budgets: dict[str, float],
-    metrics: dict[str, str],
-    sla: str | None,
-    qat: bool,
-    reserve: float,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OptimizeRequest:
+    """What `ovq optimize` was asked: the model, its data, the budgets and where it will run."""
+
+    model: str
+    data: str
+    budgets: dict[str, float]
+    validation: str | None = None
+    validation_limit: int | None = None
+    metrics: dict[str, str] = field(default_factory=dict)
+    sla: str | None = None
+    qat: bool = True
+    reserve: float = 0.0
+    targets: list[str] | None = None
+
+
+def build_pipeline(request: OptimizeRequest) -> dict[str, Any]:
     """The pipeline `ovq optimize` runs, as the dict a pipeline file holds."""
     from ovq.search.settings import parse_sla
 
-    source = _model_source(model)
+    source = _model_source(request.model)
     recipe = "recipe" in source
+    data, validation, validation_limit = request.data, request.validation, request.validation_limit
+    budgets, metrics, sla, qat, reserve = request.budgets, request.metrics, request.sla, request.qat, request.reserve
     metric_specs = {}
     for name in budgets:
         function = metrics.get(name, name)
@@ -112,6 +123,10 @@ def build_pipeline(
         }  # fmt: skip
     else:
         optimize["candidates"] = ["default", "int8", "weights_int8", "mixed_precision"]
+    compile_stage: dict[str, Any] = {"stage": "compile", "hint": "throughput"}
+    if request.targets:
+        # The search quantizes for the weakest of them; each is then measured and judged on its own.
+        compile_stage["targets"] = request.targets
     return {
         "name": "optimize",
         "model": source,
@@ -124,7 +139,7 @@ def build_pipeline(
         "stages": [
             {"stage": "export"},
             optimize,
-            {"stage": "compile", "hint": "throughput"},
+            compile_stage,
             {"stage": "evaluate", "dataset": "validation"},
             {"stage": "benchmark", "duration_s": 2, "repeats": 3},
         ],
@@ -145,6 +160,7 @@ def optimize_cmd(
     reserve: Annotated[float, typer.Option(help="share of each budget's drop kept back as a margin")] = 0.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="run folder")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print the search result as JSON")] = False,
+    target: TargetOption = None,
 ) -> None:
     """Find the fastest variant and runtime setting that hold the budget (and SLA); exit 4 when nothing does."""
     import yaml
@@ -157,16 +173,28 @@ def optimize_cmd(
             budgets[name] = float(value)
         except ValueError:
             raise ConfigError(f"--budget {name}={value}: the max drop must be a number") from None
-    config = build_pipeline(
-        model, data, validation, validation_limit, budgets, _pairs(metric or [], "--metric"), sla, qat, reserve
+    request = OptimizeRequest(
+        model=model,
+        data=data,
+        budgets=budgets,
+        validation=validation,
+        validation_limit=validation_limit,
+        metrics=_pairs(metric or [], "--metric"),
+        sla=sla,
+        qat=qat,
+        reserve=reserve,
+        targets=split_targets(target),
     )
+    config = build_pipeline(request)
     run_dir = output or Path("runs") / f"optimize-{time.strftime('%Y%m%d-%H%M%S')}"
     from ovq.config.schema import parse_pipeline
     from ovq.runtime.artifacts import write_text_atomic
 
     parsed = parse_pipeline(config, source="ovq optimize")
     try:
-        report = run_pipeline(parsed, output_dir=run_dir, base_dir=Path.cwd(), reporter=_Reporter(), cache=False)
+        # With --json, stdout carries only the result: what NNCF prints while the search works goes to stderr.
+        with stdout_to_stderr(json_output):
+            report = run_pipeline(parsed, output_dir=run_dir, base_dir=Path.cwd(), reporter=_Reporter(), cache=False)
     finally:
         # Beside the report (once the run owns the folder): the search as a pipeline to rerun, edit or check in.
         if (run_dir / "report.json").is_file():
@@ -174,9 +202,25 @@ def optimize_cmd(
     story: dict[str, Any] = next(
         (s["details"]["optimize"] for s in report.get("stages", []) if "optimize" in (s.get("details") or {})), {}
     )
+    targets = report.get("targets")
+    # The search's pick is judged once more beside the uncompressed model at the default, as every run's is.
+    delivered = {
+        "deliverable": report.get("deliverable"),
+        "deliverable_reason": (report.get("budget") or {}).get("reason"),
+    }
     if json_output:
-        typer.echo(json.dumps(story, indent=2))
-    else:
-        console.print(f"[bold]chosen:[/] {story.get('variant')} @ {story.get('setting_label')}")
-        console.print(escape(story.get("reason", "")))
-        console.print(f"report: {run_dir}/report.json")
+        typer.echo(json.dumps({**story, **delivered, **({"targets": targets} if targets else {})}, indent=2))
+        return
+    console.print(f"[bold]chosen:[/] {story.get('variant')} @ {story.get('setting_label')}")
+    console.print(escape(story.get("reason", "")))
+    if delivered["deliverable"] != config["stages"][1].get("name", "optimized"):
+        console.print(
+            f"[bold]delivered:[/] {delivered['deliverable']}: {escape(delivered['deliverable_reason'] or '')}"
+        )
+    if targets:
+        from ovq.report.console import render_console_targets
+
+        table = render_console_targets(report)
+        if table is not None:
+            Console(highlight=False).print(table)
+    console.print(f"report: {run_dir}/report.json")

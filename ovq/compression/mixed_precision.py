@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import openvino as ov
 
     from ovq.compression.op_speed import OperationSpeed
+    from ovq.compression.overflow import OverflowFixMode
 
 # Compile properties that change scheduling, not numbers (dropped when profiling one request).
 _SCHEDULING = frozenset({"PERFORMANCE_HINT", "PERFORMANCE_HINT_NUM_REQUESTS", "NUM_STREAMS", "INFERENCE_NUM_THREADS"})
@@ -131,6 +132,7 @@ def speed_aware_quantize(
     min_speedup: float | None = None,
     speed_margin: float = 0.10,
     totals_us: tuple[float, float] | None = None,
+    overflow_fix: OverflowFixMode | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> MixedPrecisionResult:
     """INT8 where it is faster than the default precision, float where accuracy is cheapest to buy back.
@@ -151,7 +153,8 @@ def speed_aware_quantize(
     operations reverted, estimated 1.05x, was picked over bf16 on such noise).
 
     ``totals_us``: with ``speeds``, the (INT8, default-precision) whole-model latencies of the same profile;
-    both given, nothing is profiled here.
+    both given, nothing is profiled here. ``overflow_fix``: as in :func:`ovq.compression.ptq.quantize` (default:
+    what this process's CPU class needs).
 
     Raises MixedPrecisionBudgetError (exit code 4, with the front) when no validated point holds.
     """
@@ -210,6 +213,7 @@ def speed_aware_quantize(
             fast_bias_correction=fast_bias_correction,
             ignored_scope=ignored_scope,
             advanced_parameters=keep_float_weights(),
+            overflow_fix=overflow_fix,
         )
     timings["quantize"] = time.perf_counter() - clock
     structure = quantized_operations(quantized_model)

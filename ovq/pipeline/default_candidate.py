@@ -23,10 +23,14 @@ DEFAULT_CANDIDATE = "fp32-default"
 
 
 def is_default_precision(variant: Variant, reference: Variant, plugin_default: str) -> bool:
-    """A variant that runs the uncompressed model at the plugin's default precision (declared or added)."""
+    """A variant that runs the uncompressed model at the plugin's default precision (declared or added).
+
+    Uncompressed: a compressed model deployed at the default (the search's INT8 choice) is no such candidate.
+    """
     overrides = variant.compile_overrides
     return (
         variant is not reference
+        and variant.precision == reference.precision
         and "inference_precision" in overrides
         and overrides["inference_precision"] in (None, plugin_default)
     )

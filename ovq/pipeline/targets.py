@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ovq.benchmarking.targets import EMULATION_NOTE, TargetJob, TargetVariant, measure_target
 from ovq.compression.budget import Budget, metric_drop
 from ovq.config.stages import BenchmarkStage, EvaluateStage
+from ovq.pipeline.default_candidate import is_default_precision
 from ovq.runtime.cpu_class import NATIVE, active_class, cpu_class
 
 if TYPE_CHECKING:
@@ -69,12 +70,21 @@ def _capped_entry(ctx: RunContext, name: str) -> dict[str, Any]:
     target = cpu_class(name)
     assert ctx.deployment is not None
     reference = ctx.reference
-    # A default candidate compiled at "the plugin's default" is the reference itself where that default is f32.
+    f32_default = target.default_precision == "f32"
+    # The reference's own IR compiled at "the plugin's default" is the reference itself where that default is f32.
     variants = [
         v
         for v in ctx.variants.values()
-        if not (target.default_precision == "f32" and v.role == "default_precision" and v is not reference)
+        if not (
+            f32_default
+            and v is not reference
+            and v.model_path == reference.model_path
+            and v.compile_overrides.get("inference_precision", "") is None
+        )
     ]
+    # The uncompressed model at this class's default: one the pipeline declared (e.g. the search's "default"
+    # choice) or, failing that, the reference itself (as the compile stage decides on an f32-default host).
+    defaults = [v.name for v in variants if is_default_precision(v, reference, target.default_precision)]
     evaluate: EvaluateStage | None = _stage(ctx, EvaluateStage)
     bench: BenchmarkStage | None = _stage(ctx, BenchmarkStage)
     items = ctx.dataset(evaluate.dataset) if evaluate is not None else None
@@ -123,7 +133,11 @@ def _capped_entry(ctx: RunContext, name: str) -> dict[str, Any]:
                 )
                 better = metric.higher_is_better
                 accuracy[metric_name] = {"metric": metric_name, "value": value, "higher_is_better": better}
-        role = "default_precision" if variant is reference and target.default_precision == "f32" else variant.role
+        # Roles are this class's: a host's bf16 candidate is no default where the default is f32.
+        if variant is reference:
+            role = "default_precision" if f32_default and not defaults else None
+        else:
+            role = "default_precision" if defaults[:1] == [variant.name] else None
         copies[variant.name] = dataclasses.replace(
             variant,
             compiled=None,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import openvino as ov
 
     from ovq.benchmarking.engine import BenchmarkResult
+    from ovq.compression.overflow import OverflowFixMode
 
 CANDIDATES = ("default", "int8", "weights_int8", "mixed_precision", "qat", "nncf_accuracy_control")
 
@@ -124,13 +125,16 @@ def optimize(
     duration_s: float = 1.0,
     repeats: int = 3,
     mixed_precision_options: dict[str, Any] | None = None,
+    overflow_fix: OverflowFixMode | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> OptimizeResult:
     """The variant and runtime setting with the highest throughput that holds every budget and the SLA.
 
     ``qat`` builds the teacher-QAT IR when called (None: QAT is not allowed); ``reserve`` keeps that share
     of each budget's allowed drop back; ``finalists`` is how many budget-holding variants get every
-    runtime setting measured. Raises NothingHoldsError (exit code 4) with the front when nothing holds.
+    runtime setting measured; ``overflow_fix`` is the INT8 overflow handling of every INT8 candidate (default:
+    what this process's CPU class needs; a pipeline passes its weakest target's, see ovq.compression.overflow).
+    Raises NothingHoldsError (exit code 4) with the front when nothing holds.
     """
     import openvino as ov
 
@@ -213,7 +217,7 @@ def optimize(
         build = time.perf_counter()
         quantized = quantize(
             model, calibration, subset_size=subset_size, model_type=model_type, preset=preset,
-            advanced_parameters=keep_float_weights(),
+            advanced_parameters=keep_float_weights(), overflow_fix=overflow_fix,
         )  # fmt: skip
         validate("int8", quantized, time.perf_counter() - build)
     speed(list(models))
@@ -262,7 +266,7 @@ def optimize(
                 built = qat(), {}
             else:
                 built = _nncf_accuracy_control(model, calibration, validation, budget_list, reference, subset_size,
-                                               model_type, preset)  # fmt: skip
+                                               model_type, preset, overflow_fix)  # fmt: skip
         except AccuracyBudgetError as error:
             details = getattr(error, "details", {}) or {}
             # Mixed precision with no point estimated fast enough to win validated nothing: pruned, not missed.
@@ -311,6 +315,7 @@ def _nncf_accuracy_control(
     subset_size: int,
     model_type: str | None,
     preset: str | None,
+    overflow_fix: OverflowFixMode | None,
 ) -> tuple[ov.Model, dict[str, Any]]:
     """NNCF's own accuracy control on the same data (validated at the deployment precision), for comparison."""
     from ovq.compression.accuracy_control import quantize_with_budget
@@ -318,6 +323,7 @@ def _nncf_accuracy_control(
     result = quantize_with_budget(
         model, calibration, validation, budgets, reference_outputs=reference, subset_size=subset_size,
         model_type=model_type, preset=preset, deploy_properties={"PERFORMANCE_HINT": "THROUGHPUT"},
+        overflow_fix=overflow_fix,
     )  # fmt: skip
     summary = {
         "reverted": len(result.reverted_operations),

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     import torch
     from nncf import IgnoredScope
 
+    from ovq.compression.overflow import OverflowFixMode
+
     TrainFn = Callable[[torch.nn.Module], torch.nn.Module]
 
 # Re-exported: the public names of train_qat's results live beside it.
@@ -82,6 +84,7 @@ def train_qat(
     freeze: Sequence[str] = (),
     progress: Callable[[QatProgress], None] | None = None,
     notify: MessageHook | None = None,
+    overflow_fix: OverflowFixMode | None = None,
 ) -> QatResult:
     """Quantize `module` (FP32) for INT8, then fine-tune until the accuracy budget holds in OpenVINO.
 
@@ -164,6 +167,7 @@ def train_qat(
             ignored_scope=ignored_scope,
             model_type=model_type,
             notify=notify,
+            overflow_fix=overflow_fix,
         )
     prepare_s = time.perf_counter() - prepare_started
     if freeze:

@@ -58,6 +58,8 @@ class StageAdapter(Generic[ConfigT]):
     uses_budget: ClassVar[bool] = False
     # The stage's result depends on the deployment's compile settings and the metrics (evaluate, benchmark).
     uses_deployment: ClassVar[bool] = False
+    # The stage makes INT8 models: their weights depend on the overflow fix the weakest target class needs.
+    quantizes: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,6 +82,8 @@ class StageAdapter(Generic[ConfigT]):
             parts["machine"] = machine_identity()
             parts["deployment"] = ctx.deployment.model_dump(mode="json") if ctx.deployment else None
             parts["metrics"] = {name: spec.model_dump(mode="json") for name, spec in ctx.config.metrics.items()}
+        if self.quantizes:
+            parts["overflow_fix"] = ctx.overflow_fix
         if self.uses_budget and ctx.config.budget is not None:
             parts["budget"] = ctx.config.budget.model_dump(mode="json")
             parts["budget_dataset"] = ctx.dataset_digest(ctx.config.budget.dataset)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class Escalate(StageAdapter[EscalateStage]):
     config_model = EscalateStage
     uses_budget = True
+    quantizes = True
 
     def cache_key_parts(self, ctx: RunContext, config: EscalateStage) -> dict[str, Any]:
         parts = super().cache_key_parts(ctx, config)

@@ -27,6 +27,7 @@ PRECISIONS = {
 class Optimize(StageAdapter[OptimizeStage]):
     config_model = OptimizeStage
     uses_budget = True
+    quantizes = True
 
     def cache_key_parts(self, ctx: RunContext, config: OptimizeStage) -> dict[str, Any]:
         parts = super().cache_key_parts(ctx, config)
@@ -66,6 +67,7 @@ class Optimize(StageAdapter[OptimizeStage]):
                 duration_s=config.duration_s,
                 repeats=config.repeats,
                 mixed_precision_options=config.mixed_precision.model_dump() if config.mixed_precision else None,
+                overflow_fix=ctx.overflow_fix,
                 notify=ctx.reporter.note,
             )
         variant = ctx.add_variant(
@@ -78,7 +80,10 @@ class Optimize(StageAdapter[OptimizeStage]):
         # Beside the variant's IR (the stage folder add_variant has already put in place).
         story["plot"] = write_front_svg(story, ctx.stage_folder / "front.svg")
         return StageResult(
-            details={"variant": config.name, "optimize": story}, variants_added=[config.name], budget_met=True
+            # The weakest target decides the INT8 overflow handling of every INT8 candidate (see quantize).
+            details={"variant": config.name, "optimize": story, "overflow_fix": ctx.overflow_fix},
+            variants_added=[config.name],
+            budget_met=True,
         )
 
 

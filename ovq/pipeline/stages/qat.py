@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class Qat(StageAdapter[QatStage]):
     config_model = QatStage
     uses_budget = True
+    quantizes = True
 
     def cache_key_parts(self, ctx: RunContext, config: QatStage) -> dict[str, Any]:
         return {**super().cache_key_parts(ctx, config), **qat_cache_key_parts(ctx, config)}

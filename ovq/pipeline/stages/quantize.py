@@ -29,6 +29,7 @@ class _PtqOptions(TypedDict):
 class Quantize(StageAdapter[QuantizeStage]):
     config_model = QuantizeStage
     uses_budget = True
+    quantizes = True
 
     def run(self, ctx: RunContext, config: QuantizeStage) -> StageResult:
         """Plain INT8 PTQ, or accuracy-aware PTQ under the pipeline's budget (the story goes into details)."""

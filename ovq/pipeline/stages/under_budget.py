@@ -154,6 +154,8 @@ def train_to_ir(ctx: RunContext, stage: QatOptions, label: str) -> tuple[ov.Mode
             freeze=stage.freeze,
             progress=_progress_to(ctx, bars, metric_name),
             notify=ctx.reporter.note,
+            # Half-range weights when any target lacks VNNI: the exported IR must score the same there.
+            overflow_fix=ctx.overflow_fix,
         )
     assert result.model is not None
     return result.model, result.to_dict()
