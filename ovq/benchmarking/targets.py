@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ovq.runtime.cpu_class import cap_environment, cpu_class, host_class, is_emulable
+from ovq.runtime.cpu_class import NATIVE, cap_environment, cpu_class, host_class, is_emulable
 
 TargetStatus = Literal["measured", "not_measurable_here", "not_emulable_here"]
 
@@ -76,13 +76,93 @@ class TargetMeasurement:
     inference_precision: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, list[Any]] = field(default_factory=dict)
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The Ray node (``{"node_id", "address"}``) that measured it, when a cluster node of that class did.
+    node: dict[str, str] | None = None
+
+
+#: A Ray node of CPU class X offers one unit of ``ovq_class_X`` (``python -m ovq.runtime.cpu_class --ray-resources``).
+CLASS_RESOURCE_PREFIX = "ovq_class_"
+
+
+def class_resource(name: str) -> str:
+    """The Ray resource a node of class ``name`` advertises."""
+    return CLASS_RESOURCE_PREFIX + cpu_class(name).name
+
+
+def node_of_class(name: str) -> dict[str, Any] | None:
+    """Another live node of this process's Ray cluster that advertises class ``name`` (None outside Ray).
+
+    Measured beats emulated: such a node runs that class's kernels on that class's cores and caches.
+    """
+    ray = sys.modules.get("ray")  # never imported here just to ask: without Ray there is no cluster
+    if ray is None or not ray.is_initialized():
+        return None
+    here = ray.get_runtime_context().get_node_id()
+    resource = class_resource(name)
+    for node in ray.nodes():
+        if node["Alive"] and node["NodeID"] != here and node["Resources"].get(resource, 0) >= 1:
+            return dict(node)
+    return None
+
+
+def measure_target_on_node(
+    job: TargetJob, *, eval_inputs: list[Any] | None = None, bench_inputs: list[Any] | None = None
+) -> TargetMeasurement:
+    """Run ``job`` on a Ray node of its class: the IR files travel with the task (no shared disk needed).
+
+    The task asks for that node's one ``ovq_class_X`` unit only, not its whole ``ovq_node`` slot: a sweep
+    run holding the slot while it waits for this measurement would otherwise deadlock with a run on the other
+    node waiting for it. Within the task the variants are still measured back to back (paired repeats).
+    """
+    import ray
+
+    files = {v.name: (Path(v.model_path).read_bytes(), Path(v.model_path).with_suffix(".bin").read_bytes())
+             for v in job.variants}  # fmt: skip
+    remote = ray.remote(_measure_shipped).options(
+        num_cpus=0, resources={class_resource(job.target): 1}, max_retries=1, name=f"ovq-target-{job.target}"
+    )
+    return TargetMeasurement(**ray.get(remote.remote(asdict(job), files, eval_inputs, bench_inputs)))
+
+
+def _measure_shipped(
+    raw: dict[str, Any],
+    files: dict[str, tuple[bytes, bytes]],
+    eval_inputs: list[Any] | None,
+    bench_inputs: list[Any] | None,
+) -> dict[str, Any]:
+    """On the class's node: write the IRs into a scratch folder, measure as measure_target does, say where."""
+    import tempfile
+
+    import ray
+
+    with tempfile.TemporaryDirectory(prefix=f"ovq-target-{raw['target']}-") as scratch:
+        variants: list[TargetVariant] = []
+        for variant in raw["variants"]:
+            xml, weights = files[variant["name"]]
+            folder = Path(scratch) / f"v{len(variants)}"
+            folder.mkdir()
+            (folder / "model.xml").write_bytes(xml)
+            (folder / "model.bin").write_bytes(weights)
+            variants.append(TargetVariant(**{**variant, "model_path": str(folder / "model.xml")}))
+        job = TargetJob(**{**raw, "variants": variants})
+        result = measure_target(job, Path(scratch) / "work", eval_inputs=eval_inputs, bench_inputs=bench_inputs)
+    context = ray.get_runtime_context()
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    address = next((n["NodeManagerAddress"] for n in nodes if n["NodeID"] == context.get_node_id()), "?")
+    result.node = {"node_id": context.get_node_id(), "address": address}
+    return asdict(result)
 
 
 def measure_target(
     job: TargetJob, workdir: Path, *, eval_inputs: list[Any] | None = None, bench_inputs: list[Any] | None = None
 ) -> TargetMeasurement:
-    """Run ``job`` in a worker capped to its class (or say why that cannot be done on this host)."""
-    target = cpu_class(job.target)
+    """Run ``job`` in a worker capped to its class (or say why that cannot be done on this host).
+
+    ``job.target`` "native" runs the same worker uncapped (this machine as it is), so a capped class can be
+    compared with the host process for process, e.g. in alternating rounds (tests/perf/targets.py).
+    """
+    native = job.target == NATIVE
+    target = host_class() if native else cpu_class(job.target)
     host = host_class()
     if target.rank > host.rank or not is_emulable(target, host):
         above = target.rank > host.rank
@@ -97,7 +177,8 @@ def measure_target(
     result_path = workdir / "result.pkl"
     with open(job_path, "wb") as handle:
         pickle.dump({"job": asdict(job), "eval_inputs": eval_inputs, "bench_inputs": bench_inputs}, handle)
-    environment = {**os.environ, **cap_environment(target)}
+    uncapped = {key: value for key, value in os.environ.items() if key not in cap_environment(target)}
+    environment = uncapped if native else {**os.environ, **cap_environment(target)}
     completed = subprocess.run(
         [sys.executable, "-m", "ovq.benchmarking.targets", str(job_path), str(result_path)],
         env=environment,
@@ -133,8 +214,6 @@ def benchmark_on_targets(
     measured, throughput, median latency, the inference precision and run-to-run spread; otherwise why not.
     """
     import tempfile
-
-    from ovq.runtime.cpu_class import NATIVE
 
     entries: list[dict[str, Any]] = []
     profiling = {**compile_options, "extra": {**(compile_options.get("extra") or {}), "PERF_COUNT": True}}
@@ -179,16 +258,19 @@ def _run_worker(job: TargetJob, eval_inputs: list[Any] | None, bench_inputs: lis
     from ovq.runtime.cpu_class import kernels_above, prove_cap
     from ovq.runtime.infer import infer_all
 
-    target = cpu_class(job.target)
-    problem = prove_cap(target)
+    native = job.target == NATIVE
+    target = host_class() if native else cpu_class(job.target)
+    problem = None if native else prove_cap(target)
     if problem is not None:
         return TargetMeasurement(job.target, "not_emulable_here", reason=f"the ISA cap did not hold: {problem}")
     result = TargetMeasurement(job.target, "measured", default_precision=target.default_precision)
     compiled = {}
     for variant in job.variants:
-        profiled = compile_model(variant.model_path, **variant.profile_options)
-        result.kernels[variant.name] = _executed_kernels(profiled.compiled, eval_inputs or bench_inputs)
-        above = kernels_above(target, result.kernels[variant.name])
+        above: list[str] = []
+        if not native:  # uncapped, any kernel the host has is this machine's own: nothing to prove
+            profiled = compile_model(variant.model_path, **variant.profile_options)
+            result.kernels[variant.name] = _executed_kernels(profiled.compiled, eval_inputs or bench_inputs)
+            above = kernels_above(target, result.kernels[variant.name])
         if above:
             return TargetMeasurement(
                 job.target,

@@ -16,7 +16,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ovq.benchmarking.targets import EMULATION_NOTE, TargetJob, TargetVariant, measure_target
+from ovq.benchmarking.targets import (
+    EMULATION_NOTE,
+    TargetJob,
+    TargetVariant,
+    measure_target,
+    measure_target_on_node,
+    node_of_class,
+)
 from ovq.compression.budget import Budget, metric_drop
 from ovq.config.stages import BenchmarkStage, EvaluateStage
 from ovq.pipeline.default_candidate import is_default_precision
@@ -41,9 +48,7 @@ def measure_targets(ctx: RunContext) -> list[dict[str, Any]] | None:
         if name == NATIVE:
             entries.append(_native_entry(ctx, here.name))
             continue
-        target = cpu_class(name)
-        ctx.reporter.note(f"target {target.name}: measuring every variant in a worker capped to {target.isa}")
-        entries.append(_capped_entry(ctx, target.name))
+        entries.append(_capped_entry(ctx, cpu_class(name).name))
     return entries
 
 
@@ -106,17 +111,27 @@ def _capped_entry(ctx: RunContext, name: str) -> dict[str, Any]:
         iterations=bench.iterations if bench else None,
         warmup_iterations=bench.warmup_iterations if bench else 0,
     )
-    with tempfile.TemporaryDirectory(prefix=f"ovq-target-{target.name}-") as scratch:
-        measured = measure_target(
-            job,
-            Path(scratch),
-            eval_inputs=[item[0] for item in items] if items is not None else None,
-            bench_inputs=bench_feeds,
-        )
+    eval_inputs = [item[0] for item in items] if items is not None else None
+    node = node_of_class(target.name)
+    if node is not None:
+        # A cluster node of this class: measured there, not emulated here (even above this host).
+        ctx.reporter.note(f"target {target.name}: measured on Ray node {node['NodeManagerAddress']} of that class")
+        measured = measure_target_on_node(job, eval_inputs=eval_inputs, bench_inputs=bench_feeds)
+    else:
+        ctx.reporter.note(f"target {target.name}: measuring every variant in a worker capped to {target.isa}")
+        with tempfile.TemporaryDirectory(prefix=f"ovq-target-{target.name}-") as scratch:
+            measured = measure_target(job, Path(scratch), eval_inputs=eval_inputs, bench_inputs=bench_feeds)
     entry: dict[str, Any] = {"target": target.name, "cpu_class": target.describe(), "status": measured.status}
+    if measured.node is not None:
+        entry["node"] = measured.node
     if measured.status != "measured":
         return entry | {"reason": measured.reason, "variants": {}}
-    entry["how"] = EMULATION_NOTE
+    entry["how"] = (
+        f"measured on Ray node {measured.node['address']} ({measured.node['node_id'][:12]}), which advertises"
+        f" class {target.name}; its other work may share the node"
+        if measured.node is not None
+        else EMULATION_NOTE
+    )
     entry["kernels"] = measured.kernels
     copies: dict[str, Variant] = {}
     for variant in variants:

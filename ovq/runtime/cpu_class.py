@@ -228,5 +228,11 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["--below"]:
         print(" ".join(c.name for c in classes_to_check_below()))
+    elif sys.argv[1:] == ["--ray-resources"]:
+        # For `ray start ... --resources="$(python -m ovq.runtime.cpu_class --ray-resources)"`: the node's slot
+        # and its class (after any cap in this environment), so targets of that class are measured there.
+        import json
+
+        print(json.dumps({"ovq_node": 1, f"ovq_class_{active_class().name}": 1}))
     else:
         print(host_class().describe())

@@ -6,6 +6,10 @@ Placement keeps measurements honest. Every node offers one unit of the custom re
 nothing else runs on its node while it measures; a run without one asks for ``1/tasks_per_node`` and may
 share. Both ask for no Ray CPUs: OpenVINO uses every core of the node it runs on.
 
+CPU classes: a node also offers one unit of ``ovq_class_<class>`` (its class after any ISA cap; print both
+with ``python -m ovq.runtime.cpu_class --ray-resources``). A run's ``compile.targets`` of a class some other
+node advertises are measured on that node (ovq.benchmarking.targets.measure_target_on_node), not emulated.
+
 Faults: a task whose worker or node dies is retried elsewhere (``max_retries``) from a clean run folder;
 user errors never reach Ray as exceptions (they come back as failed results), so they are not retried.
 Ctrl-C and SIGTERM cancel what is pending and in flight, then stop the private instance.
@@ -20,7 +24,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ovq.benchmarking.targets import CLASS_RESOURCE_PREFIX, class_resource
 from ovq.errors import ConfigError, DependencyError
+from ovq.runtime.cpu_class import active_class
 from ovq.sweep.executors import OnResult, StopRequest, SweepInterrupted, cancelled, graceful_interrupt
 from ovq.sweep.task import RunResult, RunTask, execute_run
 
@@ -48,7 +54,7 @@ def start_local_ray(num_cpus: int | None = None) -> Any:
         ray.init(
             address="local",
             num_cpus=num_cpus,
-            resources={NODE_RESOURCE: 1},
+            resources={NODE_RESOURCE: 1, class_resource(active_class().name): 1},
             include_dashboard=False,
             _node_ip_address=LOOPBACK,
             log_to_driver=False,
@@ -226,6 +232,15 @@ class RayExecutor:
                 "address": node["NodeManagerAddress"],
                 "cpus": node["Resources"].get("CPU"),
                 NODE_RESOURCE: node["Resources"].get(NODE_RESOURCE, 0),
+                # What the node advertises (ovq_class_X): a run's targets of that class are measured there.
+                "cpu_class": next(
+                    (
+                        key.removeprefix(CLASS_RESOURCE_PREFIX)
+                        for key in node["Resources"]
+                        if key.startswith(CLASS_RESOURCE_PREFIX)
+                    ),
+                    None,
+                ),
             }
             for node in nodes
         ]
