@@ -37,7 +37,11 @@ from ovq.benchmarking.inputs import (
 )
 from ovq.errors import ConfigError
 from ovq.runtime.execution_precision import runtime_settings
+from ovq.runtime.machine_state import MachineConditions, MachineProbe, MachineSample
 from ovq.runtime.resources import cpu_count, process_cpu_s
+
+if TYPE_CHECKING:
+    from ovq.benchmarking.protocol import Extension
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,6 +100,8 @@ class BenchmarkResult:
     api: str = "async"
     batch_size: int = 1
     cpu_utilisation: float | None = None
+    # The machine's conditions over the whole interleaved measurement (ovq.runtime.machine_state).
+    machine: dict[str, Any] | None = None
     runs: list[BenchmarkResult] = dataclasses.field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +118,7 @@ class BenchmarkResult:
 CONTRACT_FIELDS = (
     "hint", "inference_precision", "num_requests", "num_streams", "num_threads", "count", "duration_s",
     "throughput_fps", "latency_ms", "latency_percentiles_ms", "first_inference_ms", "compile_ms",
-    "repeats", "throughput_fps_runs", "spread", "noisy",
+    "repeats", "throughput_fps_runs", "spread", "noisy", "machine",
 )  # fmt: skip
 
 
@@ -364,6 +370,7 @@ def benchmark_interleaved(
     progress: ProgressCallback | None = None,
     api: Api = "async",
     on_run: Callable[[str, int, BenchmarkResult], None] | None = None,
+    extension: Extension | None = None,
 ) -> dict[str, BenchmarkResult]:
     """Benchmark several variants in turns A, B, C, A, B, C, ... so machine drift hits them all alike.
 
@@ -371,6 +378,11 @@ def benchmark_interleaved(
     the individual runs in ``.runs`` for :func:`paired_speedup`. ``inputs``, ``num_requests`` and
     ``compile_ms`` are keyed by variant name (a missing name means random inputs / the plugin's
     default / unknown). ``on_run(name, repeat, result)`` is called after every single run.
+
+    The machine's state is sampled before and after (``machine`` on every result). With an ``extension``,
+    a busy machine adds rounds up front, and rounds go on (up to its repeat and time caps) while one of
+    its comparisons is undecided (see :mod:`ovq.benchmarking.protocol`): a noisy machine lengthens the
+    protocol instead of producing a confident wrong ratio.
     """
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
@@ -384,10 +396,26 @@ def benchmark_interleaved(
     # the run halfway. Re-checking the resolved feeds in benchmark() costs microseconds.
     feeds = {name: _as_tuples(prepare_inputs(model, inputs.get(name))) for name, model in compiled_models.items()}
 
+    before = MachineProbe.take()
+    if extension is not None and before.busy:
+        repeats = min(repeats + extension.busy_extra_repeats, max(extension.max_repeats, repeats))
     total_runs = repeats * len(compiled_models)
     runs: dict[str, list[BenchmarkResult]] = {name: [] for name in compiled_models}
     done = 0
-    for repeat in range(repeats):
+    extended_since: float | None = None  # when the first round beyond `repeats` started
+    repeat = 0
+    while True:
+        if repeat >= repeats:
+            # Decide or extend: one more round while a comparison is undecided and the caps allow it.
+            if extension is None or repeat >= extension.max_repeats:
+                break
+            extended_since = extended_since or time.perf_counter()
+            if time.perf_counter() - extended_since > extension.time_cap_s:
+                break
+            throughputs = {name: [r.throughput_fps for r in name_runs] for name, name_runs in runs.items()}
+            if not extension.undecided(throughputs):
+                break
+            total_runs += len(compiled_models)
         for name, model in compiled_models.items():
             sub_progress = _scaled_progress(progress, done, total_runs)
             requests = num_requests.get(name) if isinstance(num_requests, Mapping) else num_requests
@@ -406,7 +434,14 @@ def benchmark_interleaved(
             done += 1
             if on_run is not None:
                 on_run(name, repeat, result)
-    return {name: combine_runs(name_runs, noisy_threshold=noisy_threshold) for name, name_runs in runs.items()}
+        repeat += 1
+    machine = MachineConditions.between(before, MachineSample.now(calibrate=True)).to_dict()
+    combined = {name: combine_runs(name_runs, noisy_threshold=noisy_threshold) for name, name_runs in runs.items()}
+    for result in combined.values():
+        result.machine = machine
+        # A machine whose conditions changed mid-measurement makes every ratio suspect: say so as noise.
+        result.noisy = result.noisy or bool(machine["changed"])
+    return combined
 
 
 def _as_tuples(feeds: Sequence[Mapping[int, np.ndarray]]) -> list[tuple[np.ndarray, ...]]:

@@ -2,9 +2,10 @@
 
 Speed is judged on paired ratios: repeat ``i`` of two variants was measured back to back by the interleaved
 benchmark, so ``throughput_fps_runs[i] / other.throughput_fps_runs[i]`` cancels slow machine drift. A
-variant is *slower beyond noise* when the median paired ratio is below ``1 - margin`` and, if either
-measurement was flagged noisy, every single repeat agrees that it was slower. Each warning carries the
-likely reason read from the variant's profile (:func:`ovq.runtime.profile.likely_reasons`).
+variant is *slower beyond noise* when the bootstrap interval of the median paired ratio lies wholly below
+``1 - margin`` (:mod:`ovq.benchmarking.protocol`): a noisy measurement has a wide interval and so needs a
+larger, consistent difference. Each warning carries the likely reason read from the variant's profile
+(:func:`ovq.runtime.profile.likely_reasons`).
 
 Warnings are plain dicts (``kind``, ``message`` and the numbers behind it), stored in report.json per
 variant, so the console, report.md and report.html all show the same sentence.
@@ -12,12 +13,13 @@ variant, so the console, report.md and report.html all show the same sentence.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-#: A variant must be this much slower (median paired ratio below 1 - margin) before it is called slower.
-NOISE_MARGIN = 0.05
+from ovq.benchmarking.protocol import MARGIN, SpeedComparison, compare_ratios, identical
+
+#: A variant must be this much slower (its interval below 1 - margin) before it is called slower.
+NOISE_MARGIN = MARGIN
 #: A variant whose IR is larger than FP32's by more than this fraction gets a size warning.
 SIZE_MARGIN = 0.005
 
@@ -29,14 +31,23 @@ def paired_ratios(variant: Mapping[str, Any], other: Mapping[str, Any]) -> list[
     return [a / b for a, b in zip(ours, theirs, strict=False) if a > 0 and b > 0]
 
 
-def slower_beyond_noise(ratios: Sequence[float], *, noisy: bool, margin: float = NOISE_MARGIN) -> bool:
-    """True when the paired ratios say "slower" beyond the noise of the measurement."""
-    if not ratios:
-        return False
-    if statistics.median(ratios) >= 1.0 - margin:
-        return False
-    # A noisy measurement needs every repeat to agree; a quiet one is judged by its median.
-    return not noisy or max(ratios) < 1.0
+def slower_beyond_noise(ratios: Sequence[float], *, margin: float = NOISE_MARGIN) -> bool:
+    """True when the paired ratios' interval says "slower" beyond the margin (no ratios: never)."""
+    return bool(ratios) and compare_ratios(ratios, margin=margin).verdict == "slower"
+
+
+def comparison_of(
+    variant: Mapping[str, Any], other: Mapping[str, Any], *, versus: str | None = None
+) -> SpeedComparison:
+    """The paired verdict of two benchmark blocks; "identical" when both compile to the same thing.
+
+    ``compiled_digest`` (set by the benchmark stage) digests the IR's bytes with the resolved compile
+    settings and inference precision: equal digests were measured once and are never ranked.
+    """
+    digest = variant.get("compiled_digest")
+    if digest and digest == other.get("compiled_digest"):
+        return identical(versus)
+    return compare_ratios(paired_ratios(variant, other), versus=versus)
 
 
 def speed_warning(
@@ -52,12 +63,16 @@ def speed_warning(
     """A warning when ``name`` is slower than ``other_name`` beyond noise, else None."""
     ratios = paired_ratios(benchmark, other_benchmark)
     noisy = bool(benchmark.get("noisy")) or bool(other_benchmark.get("noisy"))
-    if not slower_beyond_noise(ratios, noisy=noisy):
+    comparison = comparison_of(benchmark, other_benchmark, versus=other_name)
+    if comparison.verdict != "slower":
         return None
-    ratio = statistics.median(ratios)
-    message = f"{name} is slower than {other_name} ({other_label}): {ratio:.2f}× its throughput"
+    ratio = comparison.ratio
+    message = (
+        f"{name} is slower than {other_name} ({other_label}): {ratio:.2f}× its throughput"
+        f" [{comparison.low:.2f}, {comparison.high:.2f}]"
+    )
     if noisy:
-        message += " (noisy measurement, every repeat slower)"
+        message += " (noisy measurement; the interval still clears the margin)"
     if reasons:
         message += "; likely: " + "; ".join(reasons)
     return {
@@ -66,6 +81,7 @@ def speed_warning(
         "versus": other_name,
         "ratio": round(ratio, 4),
         "paired_ratios": [round(r, 4) for r in ratios],
+        "interval": [round(comparison.low, 4), round(comparison.high, 4)],
         "noisy": noisy,
         "reasons": list(reasons),
     }

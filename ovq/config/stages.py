@@ -404,11 +404,33 @@ MATRIX_DIMENSIONS = ("hint", "batch", "num_streams", "num_requests", "input_shap
 
 class BenchmarkStage(Strict):
     stage: Literal["benchmark"]
-    duration_s: float | None = Field(None, gt=0, description="measure for this long (default 10 s)")
+    duration_s: float | None = Field(
+        None, gt=0, description="measure each variant for this long per repeat (default: 10 s shared by the repeats)"
+    )
     iterations: int | None = Field(None, ge=1, description="or for exactly this many inferences")
     warmup_iterations: int = Field(1, ge=0, description="untimed inferences after the first one")
     num_requests: int | None = Field(None, ge=1, description="default: the compiled model's optimal number")
-    repeats: int = Field(1, ge=1, description="repeat the measurement, interleaving variants")
+    repeats: int = Field(
+        3,
+        ge=1,
+        description=(
+            "rounds of the interleaved measurement (A, B, A, B, ...); each comparison is read from the interval"
+            " of its paired per-round ratios, which needs at least 3"
+        ),
+    )
+    max_repeats: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "while a comparison with FP32 or the default is undecided (its interval straddles the 5% margin), add"
+            " rounds up to this many (default: 3 x repeats, at least 6)"
+        ),
+    )
+    decide_time_s: float | None = Field(
+        None,
+        gt=0,
+        description="wall-time cap on those extra rounds (default: the first rounds' planned time)",
+    )
     dataset: str | None = Field(None, description="feed these inputs (default: random inputs of the right shape)")
     api: Literal["async", "sync"] = Field(
         "async", description="async: a queue of requests (benchmark_app's default); sync: one blocking request"

@@ -72,6 +72,7 @@ class PipelineOutcome:
     traceback: str | None = None
     gates: list[GateResult] = field(default_factory=list)
     baseline_source: str | None = None
+    baseline_run_id: int | None = None  # the history run it was gated against (its models are kept)
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra_exit_codes: list[int] = field(default_factory=list)
@@ -349,6 +350,7 @@ def _gate(
                 tolerances,
                 source=f"last good run {previous.run_id} ({previous.started_at[:16].replace('T', ' ')} UTC)",
             )
+            outcome.baseline_run_id = previous.run_id
     if baseline is None:
         outcome.notes.append("no baseline yet: this run will be the first to compare against")
         return
@@ -357,7 +359,31 @@ def _gate(
     if not outcome.report.variants:
         outcome.notes.append("nothing to compare with the baseline: the run failed before measuring a variant")
         return
-    outcome.gates.extend(compare(outcome.report, baseline))
+    gates = compare(outcome.report, baseline)
+    outcome.gates.extend(_confirmed(gates, outcome, baseline, history))
+
+
+def _confirmed(
+    gates: list[GateResult], outcome: PipelineOutcome, baseline: Baseline, history: HistoryStore | None
+) -> list[GateResult]:
+    """Failed speed gates re-judged by a same-night A/B against the baseline's stored model (ovq.nightly.confirm)."""
+    from ovq.nightly.artifacts import ArtifactStore
+    from ovq.nightly.confirm import SPEED_GATES, confirm_speed_gates
+
+    if not any(gate.name in SPEED_GATES and gate.status != "skipped" for gate in gates):
+        return gates
+    models = {}
+    if history is not None and outcome.baseline_run_id is not None:
+        store = ArtifactStore(history.path)
+        models = {name: store.model_of(outcome.baseline_run_id, name) for name in baseline.variants}
+    try:
+        confirmed, notes = confirm_speed_gates(gates, outcome.report, outcome.run_dir, baseline, models)
+    except OvqError as exc:
+        # The A/B itself failed (a model that no longer compiles): keep the nights' verdict, say why.
+        outcome.notes.append(f"the same-night A/B could not run: {exc.message}; gated on the nights' numbers")
+        return gates
+    outcome.notes.extend(notes)
+    return confirmed
 
 
 def _record(outcome: PipelineOutcome, history: HistoryStore | None) -> None:
@@ -370,6 +396,30 @@ def _record(outcome: PipelineOutcome, history: HistoryStore | None) -> None:
         # A run missing from history silently changes tomorrow's baseline, so it counts as a problem.
         outcome.notes.append(f"not recorded in the history: {exc.message}")
         outcome.extra_exit_codes.append(exc.exit_code)
+        return
+    _keep_models(outcome, history)
+
+
+def _keep_models(outcome: PipelineOutcome, history: HistoryStore) -> None:
+    """Keep the run's models beside the history, so a later night can re-measure them (ovq.nightly.artifacts)."""
+    from ovq.nightly.artifacts import ArtifactStore
+
+    if outcome.run_id is None or not outcome.succeeded:
+        return
+    models = {}
+    for variant in outcome.report.variants:
+        if variant.model_path and not variant.baseline:
+            path = Path(variant.model_path)
+            models[variant.name] = path if path.is_absolute() else outcome.run_dir / path
+    keep = [outcome.baseline_run_id] if outcome.baseline_run_id is not None else []
+    try:
+        ArtifactStore(history.path).record_run(outcome.run_id, outcome.pipeline, models, keep=keep)
+    except OSError as exc:
+        # Without them a later regression cannot be confirmed by an A/B; the run itself is recorded.
+        outcome.notes.append(
+            f"the models were not kept beside the history ({exc.strerror or exc}): a regression"
+            " tomorrow cannot be confirmed by a same-night A/B"
+        )
 
 
 def _plot(outcome: PipelineOutcome, history: HistoryStore, plot_dir: Path, plot_format: str) -> None:

@@ -116,27 +116,30 @@ def _select(passing: list[Variant], rule: str) -> Variant | None:
     # fastest: by measured throughput; a variant without a benchmark cannot claim to be fastest.
     measured = [v for v in passing if v.benchmark]
     if measured:
-        return min(tied_with_fastest(measured), key=lambda v: v.size_bytes)
-    return min(passing, key=lambda v: v.size_bytes)
+        return min(tied_with_fastest(measured), key=tie_rule)
+    return min(passing, key=tie_rule)
+
+
+def tie_rule(variant: Variant) -> tuple[int, bool]:
+    """Between variants whose speeds are a tie: the smaller, then the uncompressed one (the declared rule)."""
+    return variant.size_bytes, variant.role != "default_precision"
 
 
 def tied_with_fastest(measured: list[Variant]) -> list[Variant]:
-    """The fastest variant and those not slower than it beyond noise (paired repeats, noise flag).
+    """The fastest variant and those the paired interval does not prove slower than it.
 
     Between variants the benchmark cannot tell apart (e.g. INT8 and the plugin's bf16 default on a model
-    too small for either to matter), the smallest is delivered; a variant slower beyond noise never is.
+    too small for either to matter, a tie or a comparison still undecided at the time cap, or two variants
+    that compile to the same thing) the tie rule decides; a variant proven slower never is delivered.
     """
-    from ovq.benchmarking.verdict import paired_ratios, slower_beyond_noise
+    from ovq.benchmarking.verdict import comparison_of
 
     fastest = max(measured, key=lambda v: float(v.benchmark["throughput_fps"]))  # type: ignore[index]
     best = fastest.benchmark or {}
     return [
         v
         for v in measured
-        if v is fastest
-        or not slower_beyond_noise(
-            paired_ratios(v.benchmark or {}, best), noisy=bool((v.benchmark or {}).get("noisy") or best.get("noisy"))
-        )
+        if v is fastest or comparison_of(v.benchmark or {}, best, versus=fastest.name).verdict != "slower"
     ]
 
 
@@ -157,12 +160,15 @@ def _reason(deliverable: Variant | None, candidates: list[Variant], verdicts: di
 
 
 def _faster_over_budget(deliverable: Variant | None, candidates: list[Variant], verdicts: dict[str, Any]) -> list[str]:
-    """Variants measured faster than the deliverable that the budget rejected (why a faster one was not chosen)."""
+    """Variants proven faster than the deliverable that the budget rejected (why a faster one was not chosen)."""
+    from ovq.benchmarking.verdict import comparison_of
+
     if deliverable is None or not deliverable.benchmark:
         return []
-    speed = float(deliverable.benchmark["throughput_fps"])
     return [
         v.name
         for v in candidates
-        if v.benchmark and float(v.benchmark["throughput_fps"]) > speed and not verdicts[v.name]["met"]
+        if v.benchmark
+        and not verdicts[v.name]["met"]
+        and comparison_of(v.benchmark, deliverable.benchmark, versus=deliverable.name).verdict == "faster"
     ]

@@ -36,9 +36,9 @@ from ovq.report.rows import (
     fmt_metric_drop,
     fmt_ms,
     fmt_number,
-    fmt_ratio,
     fmt_reduction,
     fmt_seconds,
+    fmt_speedup,
     metric_headers,
     metric_names,
     metric_value_and_drop,
@@ -222,8 +222,8 @@ def variant_table_html(rows: Sequence[VariantRow]) -> str:
             cells += [esc(fmt_metric(value)), _drop_html(drop)]
         cells += [
             _cached_html(fmt_number(row.throughput_fps), row),
-            esc(fmt_ratio(row.speedup)),
-            *([esc(fmt_ratio(row.speedup_vs_default))] if with_default else []),
+            esc(fmt_speedup(row)),
+            *([esc(fmt_speedup(row, "default"))] if with_default else []),
             _cached_html(fmt_ms(row.latency_median_ms), row),
             esc(fmt_ms(row.latency_p90_ms)),
             esc(fmt_ms(row.latency_p99_ms)),

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovq.report.schema import ReportLike, VariantReport, parse_report
+from ovq.report.schema import ReportLike, SpeedComparison, VariantReport, parse_report
 
 # Runtimes other than OpenVINO: their variants are baselines (what a user would run instead of ovq).
 BASELINE_RUNTIMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "litert": "LiteRT"}
@@ -69,6 +69,10 @@ class VariantRow:
     # Every metric the run measured on this variant: name -> (value, drop vs FP32), in declaration order.
     metrics: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     speedup_vs_default: float | None = None
+    #: The paired verdicts with their intervals (benchmark.comparisons: "reference", "default").
+    comparisons: dict[str, SpeedComparison] = field(default_factory=dict)
+    #: Measured once with this variant: both compile to the same thing.
+    identical_to: str | None = None
     role: str | None = None
     #: Warning sentences (slower than the default or FP32, larger than FP32), as stored in report.json.
     warnings: list[str] = field(default_factory=list)
@@ -173,6 +177,8 @@ def variant_rows(report: ReportLike) -> list[VariantRow]:
                 execution_precision={k: float(v) for k, v in (variant.execution_precision or {}).items()},
                 metrics={name: (score.value, score.drop) for name, score in variant.metrics.items()},
                 speedup_vs_default=bench.speedup_vs_default if bench else None,
+                comparisons=dict(bench.comparisons) if bench else {},
+                identical_to=bench.identical_to if bench else None,
                 role=variant.role,
                 warnings=[warning.message for warning in variant.warnings],
                 profile=dict(variant.profile or {}),
@@ -188,7 +194,9 @@ def accuracy_metric(rows: Sequence[VariantRow]) -> str | None:
 
 SPEEDUP_NOTE = (
     "Speed-up: the median over interleaved repeats of each repeat's throughput ratio to FP32 (paired, so"
-    " machine drift cancels); FPS is the median repeat's throughput, so FPS ratios can differ slightly."
+    " machine drift cancels), with its 95% bootstrap interval in brackets; a difference is claimed only when"
+    " the interval clears 1 ± 5%, otherwise it is a tie (or undecided when more repeats could not settle it)."
+    " FPS is the median repeat's throughput, so FPS ratios can differ slightly."
 )
 
 
@@ -323,6 +331,23 @@ def fmt_seconds(value: float | None) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return DASH if value is None else f"{value:.2f}×"
+
+
+def fmt_speedup(row: VariantRow, against: str = "reference") -> str:
+    """A speed-up cell: the paired ratio with its interval and the verdict when it is not a clear difference.
+
+    ``1.32× [1.25–1.40]``; ``1.01× [0.97–1.04] tie``; ``= fp32`` for the same compiled model, measured once.
+    """
+    value = row.speedup if against == "reference" else row.speedup_vs_default
+    comparison = row.comparisons.get(against)
+    if comparison is None or value is None:
+        return fmt_ratio(value)
+    if comparison.verdict == "identical":
+        return f"= {comparison.versus}" if comparison.versus and comparison.versus != row.name else "1.00×"
+    if comparison.low is None or comparison.high is None:
+        return fmt_ratio(value)
+    text = f"{value:.2f}× [{comparison.low:.2f}–{comparison.high:.2f}]"
+    return text + {"tie": " tie", "undecided": " undecided"}.get(comparison.verdict, "")
 
 
 def fmt_reduction(row: VariantRow) -> str:
@@ -460,8 +485,8 @@ def measured_cells(row: VariantRow, metric_names: Sequence[str], *, with_default
     return [
         *cells,
         fmt_cached(fmt_number(row.throughput_fps), row.cached),
-        fmt_ratio(row.speedup),
-        *([fmt_ratio(row.speedup_vs_default)] if with_default else []),
+        fmt_speedup(row),
+        *([fmt_speedup(row, "default")] if with_default else []),
         fmt_cached(fmt_latency_triplet(row), row.cached),
         fmt_execution(row),
     ]

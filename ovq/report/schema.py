@@ -111,6 +111,40 @@ class LatencyMs(ReportModel):
     p99: float | None = None
 
 
+class MachineConditions(ReportModel):
+    """The machine's state over an interleaved measurement (ovq.runtime.machine_state)."""
+
+    cores: int | None = None
+    neighbours_before: float | None = Field(
+        None, description="share of all CPUs other processes used just before measuring (an idle probe)"
+    )
+    neighbours_during: float | None = Field(
+        None, description="the same share while measuring (ovq's own CPU time left out)"
+    )
+    load_before: float | None = Field(None, description="1-minute load average when measuring started")
+    load_after: float | None = None
+    steal_share: float | None = Field(None, description="share of CPU time the hypervisor stole meanwhile")
+    calibration_before_ms: float | None = Field(None, description="a fixed single-core loop, timed before")
+    calibration_after_ms: float | None = Field(None, description="the same loop, timed after")
+    seconds: float | None = None
+    busy: bool = Field(False, description="the load average exceeded the cores")
+    changed: bool = Field(False, description="the conditions changed while measuring (calibration, steal)")
+    why: list[str] = Field(default_factory=list)
+
+
+class SpeedComparison(ReportModel):
+    """A paired speed verdict with its interval (ovq.benchmarking.protocol)."""
+
+    ratio: float | None = Field(None, description="median paired throughput ratio (> 1: faster)")
+    low: float | None = Field(None, description="lower end of the bootstrap interval of that median")
+    high: float | None = None
+    repeats: int = Field(0, description="paired repeats behind it")
+    verdict: Literal["faster", "slower", "tie", "undecided", "identical"]
+    margin: float = Field(0.05, description="the difference below which two speeds are a tie")
+    confidence: float = 0.95
+    versus: str | None = None
+
+
 class Benchmark(ReportModel):
     """benchmark_app's metrics for one variant (the median repeat when there are several)."""
 
@@ -137,6 +171,12 @@ class Benchmark(ReportModel):
     default_variant: str | None = Field(None, description="the variant speedup_vs_default is measured against")
     api: str | None = Field(None, description="async (OpenVINO requests) or sync (a loop of calls)")
     cpu_utilisation: float | None = Field(None, description="0..1 of all cores")
+    machine: MachineConditions | None = Field(None, description="the load it ran under, measured")
+    compiled_digest: str | None = Field(None, description="IR bytes + resolved compile settings: equal = identical")
+    identical_to: str | None = Field(None, description="compiles to the same thing as this variant: measured once")
+    comparisons: dict[str, SpeedComparison] = Field(
+        default_factory=dict, description="reference / default: the paired verdict with its interval"
+    )
 
 
 class ExecutionCompute(ReportModel):

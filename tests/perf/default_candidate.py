@@ -118,7 +118,7 @@ def check(name: str, report: dict[str, Any], wall_s: float) -> list[str]:
     if deliverable and default is not None and deliverable != default["name"]:
         ours, theirs = variants[deliverable]["benchmark"], default["benchmark"]
         ratios = paired_ratios(ours, theirs)
-        slower = slower_beyond_noise(ratios, noisy=bool(ours.get("noisy") or theirs.get("noisy")))
+        slower = slower_beyond_noise(ratios)
         forced = default["name"] in ((report.get("budget") or {}).get("faster_over_budget") or [])
         verdict = "slower beyond noise" if slower else "not slower beyond noise"
         print(

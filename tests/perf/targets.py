@@ -192,8 +192,7 @@ def judge_model(model: str, report: dict[str, Any], timed: dict[str, list[dict[s
             misses.append(f"{model} {target}: no deliverable")
             continue
         ratios = [r for b in blocks for r in paired_ratios(b[row], b["fp32_default"])]
-        noisy = any(b[row].get("noisy") or b["fp32_default"].get("noisy") for b in blocks)
-        if not smoke and slower_beyond_noise(ratios, noisy=noisy):
+        if not smoke and slower_beyond_noise(ratios):
             misses.append(f"{model} {target}: deliverable {row} is slower beyond noise than fp32 at the default")
     if host in timed and NATIVE in timed:
         for name in timed[NATIVE][0]:

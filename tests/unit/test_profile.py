@@ -100,12 +100,13 @@ def test_reasons_name_reorder_overhead_and_fallbacks() -> None:
     assert "9 of 20 quantized operations were slower than at the default precision" in reasons
 
 
-def test_slower_beyond_noise_uses_paired_ratios_and_the_noise_flag() -> None:
-    assert slower_beyond_noise([0.80, 0.85, 0.82], noisy=False)
-    assert not slower_beyond_noise([0.97, 0.99, 0.96], noisy=False)  # within the 5% margin
-    assert slower_beyond_noise([0.70, 0.90, 0.80], noisy=True)  # noisy, but every repeat is slower
-    assert not slower_beyond_noise([0.70, 1.05, 0.80], noisy=True)  # noisy and one repeat disagrees
-    assert not slower_beyond_noise([], noisy=False)
+def test_slower_beyond_noise_needs_the_paired_interval_below_the_margin() -> None:
+    assert slower_beyond_noise([0.80, 0.85, 0.82])
+    assert not slower_beyond_noise([0.97, 0.99, 0.96])  # within the 5% margin
+    assert slower_beyond_noise([0.70, 0.90, 0.80])  # spread, but every repeat is slower beyond the margin
+    assert not slower_beyond_noise([0.70, 1.05, 0.80])  # one repeat disagrees: the interval reaches 1
+    assert not slower_beyond_noise([0.70, 0.72])  # two repeats are no interval
+    assert not slower_beyond_noise([])
 
 
 def test_speed_and_size_warnings_carry_ratio_and_reason() -> None:

@@ -1,0 +1,175 @@
+"""Speed verdicts that carry their uncertainty: paired ratios, a bootstrap interval, and ties called ties.
+
+Repeat ``i`` of two variants was measured back to back by the interleaved benchmark, so the per-repeat
+ratio ``ours[i] / theirs[i]`` cancels slow drift of the machine. The verdict is read from a confidence
+interval of the median paired ratio (a percentile bootstrap over the repeats), never from the point ratio:
+
+- **faster** when the whole interval lies above ``1 + margin``, **slower** when it lies below ``1 - margin``;
+- a **tie** when it lies inside ``(1 - margin, 1 + margin)``: the two cannot differ by the margin;
+- **undecided** otherwise (the interval is wider than the question): the benchmark measures more repeats,
+  up to its time cap (:class:`Extension`), and a comparison still undecided then is reported as such and
+  treated as a tie by every choice (the declared tie rule decides: smaller, then uncompressed);
+- **identical** when both sides compile to the same thing (same IR bytes, same resolved compile settings):
+  measured once, never ranked.
+
+Example::
+
+    comparison = compare_runs([101.0, 99.0, 100.5], [100.0, 100.2, 99.1])
+    comparison.verdict   # 'tie'
+    comparison.describe()  # '1.00× [0.99, 1.01], a tie'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import statistics
+from collections.abc import Sequence
+from typing import Any, Literal
+
+Verdict = Literal["faster", "slower", "tie", "undecided", "identical"]
+
+#: The smallest throughput difference ovq calls a difference (a ratio outside 1 ± MARGIN).
+MARGIN = 0.05
+#: The confidence of the interval a verdict is read from.
+CONFIDENCE = 0.95
+#: Fewer paired repeats than this give no interval worth the name: the comparison stays undecided.
+MIN_PAIRS = 3
+#: Bootstrap resamples; with the fixed seed the interval is reproducible from the stored repeats.
+RESAMPLES = 2000
+_SEED = 20261207
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeedComparison:
+    """``ratio`` (median paired throughput ratio, > 1: faster) with its interval and the verdict read from it."""
+
+    ratio: float
+    low: float
+    high: float
+    repeats: int
+    verdict: Verdict
+    margin: float = MARGIN
+    confidence: float = CONFIDENCE
+    versus: str | None = None
+
+    @property
+    def differs(self) -> bool:
+        """True only for a difference the interval proves (faster or slower)."""
+        return self.verdict in ("faster", "slower")
+
+    def describe(self) -> str:
+        """The one line every view shows, e.g. ``1.32× [1.25, 1.40], faster``."""
+        if self.verdict == "identical":
+            return "identical (the same compiled model; measured once)"
+        if not math.isfinite(self.ratio):
+            return "not measured"
+        words = {
+            "faster": "faster",
+            "slower": "slower",
+            "tie": "a tie",
+            "undecided": f"undecided after {self.repeats} paired repeats (treated as a tie)",
+        }[self.verdict]
+        return f"{self.ratio:.2f}× [{self.low:.2f}, {self.high:.2f}], {words}"
+
+    def to_dict(self) -> dict[str, Any]:
+        def rounded(value: float) -> float | None:
+            return round(value, 4) if math.isfinite(value) else None  # nothing measured: null, never NaN
+
+        return {
+            "ratio": rounded(self.ratio),
+            "low": rounded(self.low),
+            "high": rounded(self.high),
+            "repeats": self.repeats,
+            "verdict": self.verdict,
+            "margin": self.margin,
+            "confidence": self.confidence,
+            "versus": self.versus,
+        }
+
+
+def identical(versus: str | None = None) -> SpeedComparison:
+    """The comparison of a variant with one that compiles to the same thing."""
+    return SpeedComparison(1.0, 1.0, 1.0, 0, "identical", versus=versus)
+
+
+def ratio_interval(
+    ratios: Sequence[float], *, confidence: float = CONFIDENCE, resamples: int = RESAMPLES
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``ratios`` (computed on their logarithms).
+
+    With a handful of repeats the interval is close to [min, max] of the ratios, which is the honest
+    answer for so few measurements: more repeats are what narrows it.
+    """
+    if not ratios:
+        raise ValueError("ratio_interval needs at least one ratio")
+    logs = [math.log(r) for r in ratios]
+    if len(logs) == 1:
+        return ratios[0], ratios[0]
+    rng = random.Random(_SEED)
+    n = len(logs)
+    medians = sorted(statistics.median(rng.choices(logs, k=n)) for _ in range(resamples))
+    tail = (1.0 - confidence) / 2.0
+    low = medians[max(math.floor(tail * resamples), 0)]
+    high = medians[min(math.ceil((1.0 - tail) * resamples) - 1, resamples - 1)]
+    return math.exp(low), math.exp(high)
+
+
+def verdict_of(low: float, high: float, *, margin: float = MARGIN) -> Verdict:
+    """faster / slower / tie / undecided from an interval of the ratio (see the module docstring)."""
+    if low > 1.0 + margin:
+        return "faster"
+    if high < 1.0 - margin:
+        return "slower"
+    if low > 1.0 - margin and high < 1.0 + margin:
+        return "tie"
+    return "undecided"
+
+
+def compare_ratios(
+    ratios: Sequence[float], *, margin: float = MARGIN, confidence: float = CONFIDENCE, versus: str | None = None
+) -> SpeedComparison:
+    """The verdict on paired per-repeat ratios (ours / theirs)."""
+    usable = [float(r) for r in ratios if r > 0 and math.isfinite(r)]
+    if not usable:
+        return SpeedComparison(math.nan, math.nan, math.nan, 0, "undecided", margin, confidence, versus)
+    low, high = ratio_interval(usable, confidence=confidence)
+    verdict = verdict_of(low, high, margin=margin) if len(usable) >= MIN_PAIRS else "undecided"
+    return SpeedComparison(statistics.median(usable), low, high, len(usable), verdict, margin, confidence, versus)
+
+
+def compare_runs(
+    ours: Sequence[float], theirs: Sequence[float], *, margin: float = MARGIN, versus: str | None = None
+) -> SpeedComparison:
+    """The verdict on two interleaved throughput series (repeat i of each measured back to back)."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=False) if a > 0 and b > 0]
+    return compare_ratios(ratios, margin=margin, versus=versus)
+
+
+@dataclasses.dataclass(frozen=True)
+class Extension:
+    """How far the interleaved benchmark may go on measuring when a comparison is still undecided.
+
+    max_repeats: rounds in all (the first ``repeats`` included); time_cap_s: wall time the extra rounds may
+    take; pairs: the (variant, baseline) comparisons that must be decided (None: every variant against the
+    first one); busy_extra_repeats: rounds added up front when the machine is busy when measuring starts.
+    """
+
+    max_repeats: int = 12
+    time_cap_s: float = 60.0
+    pairs: tuple[tuple[str, str], ...] | None = None
+    margin: float = MARGIN
+    busy_extra_repeats: int = 2
+
+    def undecided(self, throughputs: dict[str, list[float]]) -> list[tuple[str, str]]:
+        """The pairs whose comparison the repeats so far leave undecided."""
+        names = list(throughputs)
+        pairs = self.pairs if self.pairs is not None else tuple((name, names[0]) for name in names[1:])
+        return [
+            (a, b)
+            for a, b in pairs
+            if a in throughputs
+            and b in throughputs
+            and compare_runs(throughputs[a], throughputs[b], margin=self.margin).verdict == "undecided"
+        ]
