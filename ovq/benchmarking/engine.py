@@ -372,7 +372,7 @@ def benchmark_interleaved(
     on_run: Callable[[str, int, BenchmarkResult], None] | None = None,
     extension: Extension | None = None,
 ) -> dict[str, BenchmarkResult]:
-    """Benchmark several variants in turns A, B, C, A, B, C, ... so machine drift hits them all alike.
+    """Benchmark several variants in turns A, B, C, C, B, A, ... so machine drift hits them all alike.
 
     Each variant's result is :func:`combine_runs` over its repeats (medians, spread, noisy flag), with
     the individual runs in ``.runs`` for :func:`paired_speedup`. ``inputs``, ``num_requests`` and
@@ -416,7 +416,10 @@ def benchmark_interleaved(
             if not extension.undecided(throughputs):
                 break
             total_runs += len(compiled_models)
-        for name, model in compiled_models.items():
+        # A, B, C then C, B, A: a pair's two runs swap places every round, so whatever favours the first
+        # (or the second) of a round (a core clocking up, a neighbour's period) cancels in the paired ratios.
+        order = list(compiled_models.items())
+        for name, model in order if repeat % 2 == 0 else reversed(order):
             sub_progress = _scaled_progress(progress, done, total_runs)
             requests = num_requests.get(name) if isinstance(num_requests, Mapping) else num_requests
             result = benchmark(

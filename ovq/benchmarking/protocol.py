@@ -1,8 +1,9 @@
-"""Speed verdicts that carry their uncertainty: paired ratios, a bootstrap interval, and ties called ties.
+"""Speed verdicts that carry their uncertainty: paired ratios, an interval, and ties called ties.
 
 Repeat ``i`` of two variants was measured back to back by the interleaved benchmark, so the per-repeat
 ratio ``ours[i] / theirs[i]`` cancels slow drift of the machine. The verdict is read from a confidence
-interval of the median paired ratio (a percentile bootstrap over the repeats), never from the point ratio:
+interval of the paired ratio (:func:`ratio_interval`: the wider of a bootstrap of the median and a Student-t
+interval of the mean, on the logarithms), never from the point ratio:
 
 - **faster** when the whole interval lies above ``1 + margin``, **slower** when it lies below ``1 - margin``;
 - a **tie** when it lies inside ``(1 - margin, 1 + margin)``: the two cannot differ by the margin;
@@ -97,10 +98,12 @@ def identical(versus: str | None = None) -> SpeedComparison:
 def ratio_interval(
     ratios: Sequence[float], *, confidence: float = CONFIDENCE, resamples: int = RESAMPLES
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the median of ``ratios`` (computed on their logarithms).
+    """Interval of the typical paired ratio: the wider of two intervals, computed on the logarithms.
 
-    With a handful of repeats the interval is close to [min, max] of the ratios, which is the honest
-    answer for so few measurements: more repeats are what narrows it.
+    A percentile bootstrap of the median resists one disturbed repeat but, with a handful of repeats, is
+    far too narrow (three ratios give at most ten distinct resamples); a Student-t interval of the mean is
+    honest about few repeats but not about outliers. Taking the union keeps each one's honesty: with three
+    repeats only a large, consistent difference is decided, and more repeats are what narrow it.
     """
     if not ratios:
         raise ValueError("ratio_interval needs at least one ratio")
@@ -113,7 +116,15 @@ def ratio_interval(
     tail = (1.0 - confidence) / 2.0
     low = medians[max(math.floor(tail * resamples), 0)]
     high = medians[min(math.ceil((1.0 - tail) * resamples) - 1, resamples - 1)]
-    return math.exp(low), math.exp(high)
+    half_width = _t_quantile(1.0 - tail, n - 1) * statistics.stdev(logs) / math.sqrt(n)
+    mean = statistics.fmean(logs)
+    return math.exp(min(low, mean - half_width)), math.exp(max(high, mean + half_width))
+
+
+def _t_quantile(probability: float, degrees_of_freedom: int) -> float:
+    from scipy.stats import t  # imported here: scipy is slow to import and only verdicts need it
+
+    return float(t.ppf(probability, degrees_of_freedom))
 
 
 def verdict_of(low: float, high: float, *, margin: float = MARGIN) -> Verdict:

@@ -7,7 +7,7 @@ A shared CI runner or a busy dev box changes what a measurement means. Each inte
   ovq's own inference threads too, so it is recorded but never judged on its own);
 - the share of CPU time the hypervisor stole (``/proc/stat`` steal);
 - a short calibration loop (a fixed pure-Python workload, best of a few) timed before and after: if it ran
-  markedly slower or faster after, the machine's conditions changed while we measured;
+  markedly slower after (or faster, where neighbours were seen before), the conditions changed while we measured;
 - the load average before and after, for the record.
 
 ``busy`` (neighbours took a share of the CPUs) lengthens the protocol; ``changed`` (the conditions moved
@@ -160,9 +160,11 @@ class MachineConditions:
         why: list[str] = []
         changed = False
         before_ms, after_ms = start.calibration_ms, end.calibration_ms
-        if before_ms and after_ms and abs(after_ms / before_ms - 1.0) > CALIBRATION_CHANGE:
+        change = after_ms / before_ms - 1.0 if before_ms and after_ms else 0.0
+        # Faster after is what a core does that the idle probe let clock down: it says the conditions changed
+        # only when the probe saw neighbours that may have left. Slower after always does.
+        if change > CALIBRATION_CHANGE or (change < -CALIBRATION_CHANGE and probe.busy):
             changed = True
-            change = after_ms / before_ms - 1.0
             direction = "slower" if change > 0 else "faster"
             why.append(f"a calibration loop ran {abs(change):.0%} {direction} after than before")
         if steal is not None and steal > STEAL_LIMIT:

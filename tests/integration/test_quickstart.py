@@ -69,9 +69,10 @@ def test_quickstart_report_honours_the_contract(
     for variant in (fp32, int8):
         bench = variant["benchmark"]
         assert bench["count"] > 0 and bench["duration_s"] > 0
-        # Repeats: the headline is the median repeat; count and duration are totals over all repeats.
+        # Repeats: the headline is the median repeat; count and duration are totals over all repeats. The
+        # pipeline asks for 3; rounds are added while a comparison is undecided.
         runs = bench["throughput_fps_runs"]
-        assert len(runs) == bench["repeats"] == 3
+        assert len(runs) == bench["repeats"] >= 3
         assert bench["throughput_fps"] == pytest.approx(statistics.median(runs))
         assert min(runs) * 0.999 <= bench["count"] / bench["duration_s"] <= max(runs) * 1.001
         latency = bench["latency_ms"]

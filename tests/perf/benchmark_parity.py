@@ -201,7 +201,7 @@ def engine_case(model: Path, hint: str, duration: float, rounds: int) -> dict[st
     from openvino.tools.benchmark.benchmark import Benchmark
 
     from ovq.benchmarking.engine import benchmark
-    from ovq.pipeline.stages.benchmark import random_inputs
+    from ovq.benchmarking.inputs import random_inputs
 
     compiled = ov.Core().compile_model(model, "CPU", {"PERFORMANCE_HINT": hint.upper()})
     api = "sync" if hint == "latency" else "async"

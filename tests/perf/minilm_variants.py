@@ -6,7 +6,7 @@ Variants: FP32 as true f32 (the baseline), FP32 at bf16 inference precision, FP1
 INT8 and INT4 (runtime dynamic quantization of activations at its default), INT8 static PTQ (transformer
 model type: SmoothQuant), and INT8 under accuracy control with a 0.99 nearest-neighbour-agreement budget
 (plus cosine >= 0.99). Accuracy is measured against the FP32 f32 embeddings on a validation subset;
-throughput is measured interleaved (A, B, C, A, B, C, ...) with the throughput hint, and speed-ups are
+throughput is measured interleaved (A, B, C, C, B, A, ...) with the throughput hint, and speed-ups are
 medians of per-repeat ratios to FP32 f32. Goal (issue 3): 0.99 agreement at >= 2x true-f32 throughput.
 
 Prints numbers and ratios, and exits 1 when no variant reaches the goal (speed goals live here, not in

@@ -32,6 +32,9 @@ TIMING_KEYS = {
     "profile",
     "profile_s",
     "warnings",
+    # The machine's state around the benchmark and the verdicts with their intervals.
+    "machine",
+    "vs_reference",
 }
 
 

@@ -104,7 +104,11 @@ def test_quickstart_budget_line_deliverable_and_numbers() -> None:
     assert cells[1] == "int8" and cells[4] == f"{int8['accuracy']['value']:.4f}"
     assert cells[5] == f"{int8['accuracy']['drop']:+.4f}"
     assert cells[6] == f"{int8['benchmark']['throughput_fps']:,.1f}"
-    assert cells[7] == f"{int8['benchmark']['speedup_vs_reference']:.2f}×"
+    # The speed-up with its paired interval, and the verdict's word where it is not a clear difference.
+    versus_fp32 = int8["benchmark"]["comparisons"]["reference"]
+    word = {"tie": " tie", "undecided": " undecided"}.get(versus_fp32["verdict"], "")
+    interval = f"[{versus_fp32['low']:.2f}–{versus_fp32['high']:.2f}]"
+    assert cells[7] == f"{int8['benchmark']['speedup_vs_reference']:.2f}× {interval}{word}"
     reduction = 1 - int8["size_ratio"]
     assert cells[3] == f"−{reduction:.0%}"
     assert "deliverable" in cells[-1]
