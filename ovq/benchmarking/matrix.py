@@ -3,7 +3,9 @@
 Every combination of the listed settings is a *cell*. Each cell reshapes (batch, input shapes) and compiles
 every variant with the cell's settings; then all (cell, variant) pairs are measured interleaved by
 :func:`benchmark_interleaved` (cell 1 A, B, C, cell 2 A, B, C, ..., repeated), so machine drift hits them all
-alike and every variant gets a paired speed-up against the reference *in the same cell*.
+alike and every variant gets a paired speed-up against the reference *in the same cell*, with its interval
+and verdict (:mod:`ovq.benchmarking.protocol`); rounds are added while a cell's comparison is undecided. A
+variant that compiles to the same thing as another (``twins``) is measured once per cell and never ranked.
 
 Throughput is counted in samples: ``samples/s = batch x inferences/s``. A tiny model is bound by per-call
 overhead at batch 1, so comparing inferences/s across batch sizes says little; samples/s does.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.engine import NOISY_SPREAD, Api, BenchmarkResult, benchmark_interleaved, paired_speedup
+from ovq.benchmarking.protocol import Extension, SpeedComparison, compare_runs, identical
 from ovq.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -97,6 +100,8 @@ class MatrixEntry:
     compile_ms: float
     speedup_vs_reference: float | None = None
     latency_speedup_vs_reference: float | None = None
+    comparison: SpeedComparison | None = None  # against the reference in the same cell (None: the reference)
+    identical_to: str | None = None  # the variant measured for this one (the same compiled thing)
 
     @property
     def inferences_per_s(self) -> float:
@@ -135,6 +140,8 @@ class MatrixEntry:
             "noisy": result.noisy,
             "speedup_vs_reference": self.speedup_vs_reference,
             "latency_speedup_vs_reference": self.latency_speedup_vs_reference,
+            "vs_reference": self.comparison.to_dict() if self.comparison is not None else None,
+            "identical_to": self.identical_to,
             "compile_ms": self.compile_ms,
         }
 
@@ -273,6 +280,8 @@ def benchmark_matrix(
     progress: ProgressCallback | None = None,
     on_compiled: Callable[[str, int], None] | None = None,
     where: str = "matrix",
+    extension: Extension | None = None,
+    twins: Mapping[str, str] | None = None,
 ) -> MatrixResult:
     """Compile every variant in every cell, measure them all interleaved, pair each with the reference.
 
@@ -285,6 +294,9 @@ def benchmark_matrix(
         repeats, duration_s, iterations, warmup_iterations, api, noisy_threshold: as in
             :func:`benchmark_interleaved`, per cell and variant.
         on_compiled: called with (variant, cell index) after each compile (progress for slow models).
+        extension: how far rounds may be added while a cell's comparison with the reference is undecided
+            (its ``pairs`` are set here: every measured variant against the reference, cell by cell).
+        twins: variant -> the variant it compiles identically to (ovq.pipeline.identical); measured once.
 
     All compiled models are alive at once (that is what interleaving needs): a large model with many cells
     needs memory for each.
@@ -299,8 +311,14 @@ def benchmark_matrix(
     reference = reference or next(iter(models))
     if reference not in models:
         raise ConfigError(f"reference {reference!r} is not one of the variants {list(models)}")
+    twins = {name: twin for name, twin in (twins or {}).items() if twin in models and twin != name}
+    twins = {name: twin for name, twin in twins.items() if twin not in twins}  # only measured ones stand in
+    if twins.get(reference) is not None:
+        raise ConfigError(f"the reference {reference!r} cannot be measured as another variant")
     read = {
-        name: model if isinstance(model, ov.Model) else read_model_file(Path(model)) for name, model in models.items()
+        name: model if isinstance(model, ov.Model) else read_model_file(Path(model))
+        for name, model in models.items()
+        if name not in twins
     }
     shapes = [cell_shapes(read[reference], cell, where=where) for cell in cells]  # every error before compiling
     compiled: dict[str, ov.CompiledModel] = {}
@@ -326,6 +344,14 @@ def benchmark_matrix(
             requests[key] = cell.num_requests
             if on_compiled is not None:
                 on_compiled(name, index)
+    if extension is not None:
+        pairs = tuple(
+            (_key(index, name), _key(index, reference))
+            for index in range(len(cells))
+            for name in read
+            if name != reference
+        )
+        extension = dataclasses.replace(extension, pairs=pairs)
     results = benchmark_interleaved(
         compiled,
         inputs,
@@ -338,13 +364,23 @@ def benchmark_matrix(
         noisy_threshold=noisy_threshold,
         progress=progress,
         api=api,
+        extension=extension,
     )
     entries = []
     for index, cell in enumerate(cells):
         baseline = results[_key(index, reference)]
-        for name in read:
-            result = results[_key(index, name)]
-            cell_input_shapes = [list(map(int, port.get_shape())) for port in compiled[_key(index, name)].inputs]
+        for name in models:
+            measured_as = twins.get(name, name)
+            key = _key(index, measured_as)
+            result = results[key]
+            comparison = None
+            if name != reference:
+                comparison = (
+                    identical(measured_as)
+                    if measured_as == reference
+                    else compare_runs(result.throughput_fps_runs, baseline.throughput_fps_runs, versus=reference)
+                )
+            cell_input_shapes = [list(map(int, port.get_shape())) for port in compiled[key].inputs]
             entries.append(
                 MatrixEntry(
                     variant=name,
@@ -354,9 +390,11 @@ def benchmark_matrix(
                     input_shapes=cell_input_shapes,
                     inputs=DATASET_INPUTS if used_dataset[index] else RANDOM_INPUTS,
                     result=result,
-                    compile_ms=compile_ms[_key(index, name)],
+                    compile_ms=compile_ms[key],
                     speedup_vs_reference=paired_speedup(result, baseline),
                     latency_speedup_vs_reference=paired_speedup(result, baseline, metric="latency"),
+                    comparison=comparison,
+                    identical_to=measured_as if measured_as != name else None,
                 )
             )
     return MatrixResult(reference=reference, cells=list(cells), entries=entries)

@@ -158,13 +158,46 @@ def compare_runs(
     return compare_ratios(ratios, margin=margin, versus=versus)
 
 
+def compare_unpaired(
+    ours: Sequence[float], theirs: Sequence[float], *, margin: float = MARGIN, versus: str | None = None
+) -> SpeedComparison:
+    """The verdict on two throughput series that were *not* measured interleaved (e.g. two runs of a sweep).
+
+    Nothing pairs their repeats, so the interval is a Welch interval of the difference of mean logarithms
+    (the ratio of geometric means): wider than a paired one, and blind to a load that changed between the
+    two measurements, which is why ovq pairs wherever it can.
+    """
+    a = [math.log(x) for x in ours if x > 0 and math.isfinite(x)]
+    b = [math.log(x) for x in theirs if x > 0 and math.isfinite(x)]
+    if not a or not b:
+        return SpeedComparison(math.nan, math.nan, math.nan, 0, "undecided", margin, CONFIDENCE, versus)
+    centre = statistics.fmean(a) - statistics.fmean(b)
+    repeats = min(len(a), len(b))
+    if repeats < MIN_PAIRS:
+        ratio = math.exp(centre)
+        return SpeedComparison(ratio, ratio, ratio, repeats, "undecided", margin, CONFIDENCE, versus)
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0.0:
+        low = high = centre
+    else:  # Welch-Satterthwaite degrees of freedom
+        dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+        half = _t_quantile(1.0 - (1.0 - CONFIDENCE) / 2.0, max(int(dof), 1)) * math.sqrt(va + vb)
+        low, high = centre - half, centre + half
+    low, high = math.exp(low), math.exp(high)
+    return SpeedComparison(
+        math.exp(centre), low, high, repeats, verdict_of(low, high, margin=margin), margin, CONFIDENCE, versus
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Extension:
     """How far the interleaved benchmark may go on measuring when a comparison is still undecided.
 
     max_repeats: rounds in all (the first ``repeats`` included); time_cap_s: wall time the extra rounds may
     take; pairs: the (variant, baseline) comparisons that must be decided (None: every variant against the
-    first one); busy_extra_repeats: rounds added up front when the machine is busy when measuring starts.
+    first one; with ``versus_fastest``, every variant against the one with the highest median so far: what a
+    search that picks the fastest must decide); busy_extra_repeats: rounds added up front when the machine is
+    busy when measuring starts.
     """
 
     max_repeats: int = 12
@@ -172,10 +205,14 @@ class Extension:
     pairs: tuple[tuple[str, str], ...] | None = None
     margin: float = MARGIN
     busy_extra_repeats: int = 2
+    versus_fastest: bool = False
 
     def undecided(self, throughputs: dict[str, list[float]]) -> list[tuple[str, str]]:
         """The pairs whose comparison the repeats so far leave undecided."""
         names = list(throughputs)
+        if self.versus_fastest and self.pairs is None and names:
+            fastest = max(names, key=lambda name: statistics.median(throughputs[name] or [0.0]))
+            names = [fastest, *(name for name in names if name != fastest)]
         pairs = self.pairs if self.pairs is not None else tuple((name, names[0]) for name in names[1:])
         return [
             (a, b)

@@ -8,10 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 from ovq.benchmarking.engine import BenchmarkResult
 from ovq.benchmarking.inputs import random_inputs
+from ovq.benchmarking.protocol import Extension
 from ovq.config.stages import BenchmarkStage, QuantizeStage
 
 if TYPE_CHECKING:
     from ovq.pipeline.context import RunContext
+
+
+def stage_extension(stage: BenchmarkStage, planned_s: float, pairs: list[tuple[str, str]] | None = None) -> Extension:
+    """How far a benchmark stage may go on measuring while a comparison is undecided (see BenchmarkStage)."""
+    return Extension(
+        max_repeats=stage.max_repeats or max(3 * stage.repeats, 6),
+        time_cap_s=stage.decide_time_s or planned_s,
+        pairs=tuple(pairs) if pairs is not None else None,
+    )
 
 
 def measure_matrix(ctx: RunContext, stage: BenchmarkStage, duration: float | None) -> dict[str, Any]:
@@ -56,6 +66,13 @@ def measure_matrix(ctx: RunContext, stage: BenchmarkStage, duration: float | Non
             noisy_threshold=stage.noisy_threshold,
             progress=update,
             where=where,
+            # Rounds may be added while a cell's comparison is undecided, for as long again as planned.
+            extension=stage_extension(stage, stage.repeats * len(cells) * len(models) * (seconds or 1.0)),
+            twins={
+                name: str(variant.benchmark["identical_to"])
+                for name, variant in ctx.variants.items()
+                if variant.benchmark and variant.benchmark.get("identical_to")
+            },
         )
     return {
         "reference": result.reference,

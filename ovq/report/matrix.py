@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ovq.report.rows import DASH, fmt_ms, fmt_number, fmt_ratio
+from ovq.report.rows import DASH, fmt_compared, fmt_ms, fmt_number, fmt_ratio
 from ovq.report.schema import Matrix, MatrixEntryReport
 
 MATRIX_NOTE = (
@@ -13,7 +13,8 @@ MATRIX_NOTE = (
 )
 MATRIX_SPEEDUP_NOTE = (
     "Speed-up: the median of paired per-repeat throughput ratios against {reference} in the same cell"
-    " (cells and variants were measured interleaved)."
+    " (cells and variants were measured interleaved), with its 95% interval; *tie* when the interval lies within"
+    " ±5%, *undecided* when it is too wide to tell (treated as a tie), `= X` for the same compiled model as X."
 )
 HEADERS = (
     "Cell", "Variant", "Hint", "Batch", "Streams", "Requests", "Samples/s", "Inferences/s",
@@ -37,7 +38,7 @@ def matrix_rows(matrix: Matrix) -> list[list[str]]:
                 fmt_number(entry.samples_per_s),
                 fmt_number(entry.inferences_per_s),
                 fmt_latency(entry),
-                fmt_ratio(entry.speedup_vs_reference),
+                fmt_compared(entry.speedup_vs_reference, entry.vs_reference, entry.variant),
                 ", ".join(entry_notes(entry)) or DASH,
             ]
         )
@@ -88,12 +89,20 @@ def best_entries(matrix: Matrix) -> list[str]:
 
 
 def compact_entry(entry: MatrixEntryReport | None, *, reference: bool) -> str:
-    """`1,234.5 1.80× ~`: samples/s, the speed-up (not for the reference itself), `~` when noisy."""
+    """`1,234.5 1.80× ~`: samples/s, the speed-up (not for the reference itself), `~` when noisy.
+
+    The speed-up is followed by `tie` or `?` (undecided) when its interval does not clear the margin, and is
+    `=` for the same compiled model as the reference.
+    """
     if entry is None or entry.samples_per_s is None:
         return DASH
     text = fmt_number(entry.samples_per_s)
-    if not reference and entry.speedup_vs_reference is not None:
+    comparison = entry.vs_reference
+    if not reference and comparison is not None and comparison.verdict == "identical":
+        text += " ="
+    elif not reference and entry.speedup_vs_reference is not None:
         text += f" {fmt_ratio(entry.speedup_vs_reference)}"
+        text += {"tie": " tie", "undecided": " ?"}.get(comparison.verdict if comparison else "", "")
     return text + (" ~" if entry.noisy else "")
 
 

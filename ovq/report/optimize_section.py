@@ -55,12 +55,21 @@ def optimize_lines(report: ReportLike) -> list[str]:
         rows = [
             [e.get("variant"), ", ".join(f"{k}={v}" for k, v in (e.get("setting") or {}).items() if v is not None),
              e.get("throughput_fps"), e.get("latency_median_ms"), e.get("sla_latency_ms"), e.get("holds_budget"),
-             e.get("holds_sla"), e.get("note")]
+             e.get("holds_sla"), _versus(e.get("vs_fastest")), e.get("note")]
             for e in front
         ]  # fmt: skip
-        lines += ["", "Measured front (interleaved):", ""]
-        lines += _table(["Variant", "Setting", "Throughput /s", "Median ms", "SLA ms", "Budget", "SLA", "Note"], rows)
+        lines += ["", "Measured front (interleaved; vs fastest: paired ratio with its 95% interval):", ""]
+        headers = ["Variant", "Setting", "Throughput /s", "Median ms", "SLA ms", "Budget", "SLA", "vs fastest", "Note"]
+        lines += _table(headers, rows)
         if story.get("plot"):
             lines += ["", f"Plot: `{story['plot']}`"]
         lines.append("")
     return lines
+
+
+def _versus(comparison: Any) -> str | None:
+    """`0.98× [0.94, 1.01] tie` from a stored comparison (protocol.SpeedComparison.to_dict); None: none."""
+    if not isinstance(comparison, Mapping) or comparison.get("ratio") is None:
+        return None
+    verdict = str(comparison.get("verdict"))
+    return f"{comparison['ratio']:.2f}× [{comparison['low']:.2f}, {comparison['high']:.2f}] {verdict}"

@@ -339,11 +339,15 @@ def fmt_speedup(row: VariantRow, against: str = "reference") -> str:
     ``1.32× [1.25–1.40]``; ``1.01× [0.97–1.04] tie``; ``= fp32`` for the same compiled model, measured once.
     """
     value = row.speedup if against == "reference" else row.speedup_vs_default
-    comparison = row.comparisons.get(against)
+    return fmt_compared(value, row.comparisons.get(against), row.name)
+
+
+def fmt_compared(value: float | None, comparison: SpeedComparison | None, name: str) -> str:
+    """A ratio with its interval and verdict (see :func:`fmt_speedup`); the bare ratio when there is none."""
     if comparison is None or value is None:
         return fmt_ratio(value)
     if comparison.verdict == "identical":
-        return f"= {comparison.versus}" if comparison.versus and comparison.versus != row.name else "1.00×"
+        return f"= {comparison.versus}" if comparison.versus and comparison.versus != name else "1.00×"
     if comparison.low is None or comparison.high is None:
         return fmt_ratio(value)
     text = f"{value:.2f}× [{comparison.low:.2f}–{comparison.high:.2f}]"

@@ -320,6 +320,10 @@ class MatrixEntryReport(ReportModel):
     latency_speedup_vs_reference: float | None = Field(
         None, description="median of paired ratios of median latency (reference / variant), same cell"
     )
+    vs_reference: SpeedComparison | None = Field(
+        None, description="the paired throughput comparison with the reference in the same cell (null: the reference)"
+    )
+    identical_to: str | None = Field(None, description="the variant measured for this one (the same compiled thing)")
     compile_ms: float | None = None
 
 

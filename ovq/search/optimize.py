@@ -19,10 +19,11 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ovq.benchmarking.protocol import Extension
 from ovq.compression.budget import Budget, check_budgets
 from ovq.compression.scoring import inputs_of, metric_values, target_of
 from ovq.errors import AccuracyBudgetError, ConfigError
@@ -69,6 +70,8 @@ class FrontEntry:
     holds_sla: bool | None
     noisy: bool
     note: str = ""
+    throughput_fps_runs: list[float] = field(default_factory=list)  # per repeat, interleaved with the others
+    vs_fastest: dict[str, Any] | None = None  # paired comparison with the fastest eligible point (protocol)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -360,7 +363,14 @@ def _choose(
     chosen_names = [r.name for r in holding[:finalists]]
     say(f"measuring {len(chosen_names)} finalist(s) x {len(settings)} runtime settings, interleaved")
     pairs = [(name, setting) for name in chosen_names for setting in settings]
-    measured = measure(models, pairs, inputs={n: feeds for n in chosen_names}, duration_s=duration_s, repeats=repeats)
+    # Rounds are added while a point is not yet told apart from the fastest (a tie is a verdict too).
+    extension = Extension(
+        max_repeats=max(3 * repeats, 6), time_cap_s=len(pairs) * repeats * duration_s, versus_fastest=True
+    )
+    measured = measure(
+        models, pairs, inputs={n: feeds for n in chosen_names}, duration_s=duration_s, repeats=repeats,
+        extension=extension,
+    )  # fmt: skip
     timings["settings"] = time.perf_counter() - clock
     front: list[FrontEntry] = []
     for (name, setting), outcome in measured.items():
@@ -386,7 +396,7 @@ def _choose(
             story,
             hint="relax the SLA, or try the latency hint / fewer requests in settings",
         )
-    best = max(eligible, key=lambda e: e.throughput_fps or 0.0)
+    best = _tie_ruled(eligible, models)
     setting = RuntimeSetting(**best.setting)
     result = OptimizeResult(
         model=models[best.variant], variant=best.variant, setting=setting,
@@ -401,7 +411,45 @@ def _entry(name: str, setting: RuntimeSetting, result: BenchmarkResult, sla: Lat
     return FrontEntry(
         name, setting.to_dict(), result.throughput_fps, result.latency_ms.get("median"),
         sla.latency_of(result) if sla else None, True, sla.holds(result) if sla else None, result.noisy,
+        throughput_fps_runs=list(result.throughput_fps_runs),
     )  # fmt: skip
+
+
+def _tie_ruled(eligible: list[FrontEntry], models: Mapping[str, ov.Model]) -> FrontEntry:
+    """The fastest eligible point, where "fastest" needs a paired interval: ties go to the declared tie rule.
+
+    Every point measured interleaved with the fastest gets its comparison with it (``vs_fastest``); those
+    not proven slower are tied with it, and among them the smallest model wins, then the uncompressed one,
+    then the earliest measured (the settings' own order). Points without paired repeats (screening
+    measurements) cannot tie and are ranked by their throughput alone.
+    """
+    from ovq.benchmarking.protocol import compare_runs
+
+    fastest = max(eligible, key=lambda e: e.throughput_fps or 0.0)
+    if not fastest.throughput_fps_runs:
+        return fastest
+    label = f"{fastest.variant} @ {RuntimeSetting(**fastest.setting).label}"
+    tied: list[tuple[FrontEntry, str]] = [(fastest, "")]
+    for entry in eligible:
+        if entry is fastest or not entry.throughput_fps_runs:
+            continue
+        comparison = compare_runs(entry.throughput_fps_runs, fastest.throughput_fps_runs, versus=label)
+        entry.vs_fastest = comparison.to_dict()
+        if comparison.verdict != "slower":
+            tied.append((entry, comparison.describe()))
+    sizes = {name: _weight_bytes(models[name]) for name in {entry.variant for entry, _ in tied}}
+    best, how = min(
+        tied, key=lambda pair: (sizes[pair[0].variant], pair[0].variant != "default", eligible.index(pair[0]))
+    )
+    if best is not fastest:
+        tie = f"tied with the fastest, {label} ({how}): the smaller or simpler one is chosen"
+        best.note = f"{best.note}; {tie}" if best.note else tie
+    return best
+
+
+def _weight_bytes(model: ov.Model) -> int:
+    """Bytes of the model's constants: what the tie rule calls its size."""
+    return sum(int(op.get_byte_size()) for op in model.get_ops() if op.get_type_name() == "Constant")
 
 
 def _reason(
@@ -410,6 +458,9 @@ def _reason(
     label = RuntimeSetting(**best.setting).label
     parts = [f"{best.variant} @ {label} has the highest throughput ({best.throughput_fps:.1f}/s) of the measured"
              " points that hold the accuracy budget"]  # fmt: skip
+    if best.vs_fastest is not None:  # chosen by the tie rule (see _tie_ruled)
+        parts = [f"{best.variant} @ {label} ({best.throughput_fps:.1f}/s) holds the accuracy budget and was"
+                 f" {best.note}"]  # fmt: skip
     if sla is not None:
         parts[0] += f" and the SLA {sla.describe()} ({best.sla_latency_ms:.1f} ms)"
         faster = [

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import openvino as ov
 
     from ovq.benchmarking.engine import BenchmarkResult
+    from ovq.benchmarking.protocol import Extension
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,12 @@ def measure(
     inputs: Mapping[str, Any] | None = None,
     duration_s: float = 1.0,
     repeats: int = 3,
+    extension: Extension | None = None,
 ) -> dict[tuple[str, RuntimeSetting], BenchmarkResult | str]:
     """Benchmark each (variant, setting) interleaved; a setting the model cannot take gives a reason string.
 
-    Throughput is per sample: a batched setting's inferences count ``batch_size`` samples each.
+    Throughput is per sample: a batched setting's inferences count ``batch_size`` samples each. With an
+    ``extension``, rounds are added while a comparison it names is undecided (see protocol.Extension).
     """
     import dataclasses
 
@@ -143,8 +146,16 @@ def measure(
         requests[key] = setting.num_requests
         if setting.batch_size == 1 and inputs and variant in inputs:
             feeds[key] = inputs[variant]
+    # The extension judges inferences/s (a batched setting is scaled to samples below): it only decides how
+    # many rounds to measure, and an interval's width does not depend on that scale.
     results = benchmark_interleaved(
-        compiled, feeds, repeats=repeats, duration_s=duration_s, num_requests=requests, warmup_iterations=2
+        compiled,
+        feeds,
+        repeats=repeats,
+        duration_s=duration_s,
+        num_requests=requests,
+        warmup_iterations=2,
+        extension=extension,
     )
     for key, result in results.items():
         variant, setting = keys[key]

@@ -33,14 +33,17 @@ def variant_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
     A throughput replayed from the stage cache (the run's `benchmark_cached`; absent in sweep.json files
     written before it existed) is marked "cached": it was not measured by this sweep.
     """
-    headers = ["run", "model", "overrides", "status", "variant", "accuracy", "throughput fps", "budget", "Pareto"]
+    headers = [
+        "run", "model", "overrides", "status", "variant", "accuracy", "throughput fps", "vs fp32 (paired, same run)",
+        "budget", "Pareto",
+    ]  # fmt: skip
     rows: list[list[str]] = []
     for run in sweep.get("runs", []):
         plain = run["exit_code"] in (0, 130) or run["status"] == "cancelled"
         status = run["status"] if plain else f"{run['status']} (exit {run['exit_code']})"
         if not run["variants"]:
             message = (run.get("error") or {}).get("message", "")
-            rows.append([run["run_id"], run["model"], run["label"], status, "–", "–", "–", "–", message[:80]])
+            rows.append([run["run_id"], run["model"], run["label"], status, "–", "–", "–", "–", "–", message[:80]])
             continue
         for point in run["variants"]:
             rows.append(
@@ -56,6 +59,7 @@ def variant_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
                         noisy=bool(point.get("noisy")),
                         cached=bool(run.get("benchmark_cached")),
                     ),
+                    point.get("vs_reference") or "–",
                     _budget(point),
                     "yes" if point["pareto"] else "",
                 ]
@@ -75,6 +79,8 @@ def best_lines(sweep: Sweep) -> list[str]:
             f" {best['metric'] or 'accuracy'} {_fmt(best['accuracy'])}, {_fmt(best['throughput_fps'])} fps{replayed},"
             f" budget {best['budget']} ({best['rule']})"
         )
+        if best.get("tie"):
+            text += f"; {best['tie']}"
         if best.get("machines_compared", 0) > 1:
             text += f"; chosen across {best['machines_compared']} kinds of machine"
         lines.append(text)

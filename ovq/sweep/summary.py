@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ovq.report.rows import benchmark_cached as report_benchmark_cached
-from ovq.report.rows import reference_variant, variant_rows
+from ovq.report.rows import fmt_speedup, reference_variant, variant_rows
 from ovq.report.schema import parse_report
 from ovq.sweep.executors import signal_exit_code
 from ovq.sweep.task import RunResult, RunTask
@@ -45,7 +45,9 @@ def variant_points(task: RunTask, result: RunResult) -> list[dict[str, Any]]:
         return []
     budget = report.get("budget") if isinstance(report.get("budget"), Mapping) else None
     verdicts = budget.get("variants", {}) if budget else {}
-    reference = reference_variant(parse_report(report).variants)
+    variants = parse_report(report).variants
+    reference = reference_variant(variants)
+    repeats = {v.name: list(v.benchmark.throughput_fps_runs) if v.benchmark else [] for v in variants}
     points = []
     for row in variant_rows(report):
         is_reference = reference is not None and row.name == reference.name and not row.baseline
@@ -66,6 +68,9 @@ def variant_points(task: RunTask, result: RunResult) -> list[dict[str, Any]]:
                 "accuracy": row.accuracy_value,
                 "accuracy_drop": row.accuracy_drop,
                 "throughput_fps": row.throughput_fps,
+                "throughput_fps_runs": repeats.get(row.name, []),
+                # Paired with FP32 inside its run (ovq.benchmarking.protocol): the one ratio a sweep can pair.
+                "vs_reference": fmt_speedup(row) if row.comparisons.get("reference") else None,
                 "latency_median_ms": row.latency_median_ms,
                 "size_bytes": row.size_bytes,
                 "noisy": row.noisy,
@@ -239,9 +244,9 @@ def best_per_model(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
             continue
         measured = [c for c in candidates if c[1]["throughput_fps"]]
         machines = {run["machine"] for run, _ in measured}
+        tie: dict[str, Any] = {}
         if measured:
-            run, point = max(measured, key=lambda c: c[1]["throughput_fps"])
-            rule = "fastest"
+            run, point, rule, tie = _fastest_or_tied(measured)
         else:
             sign = 1.0 if candidates[0][1]["higher_is_better"] else -1.0
             run, point = max(candidates, key=lambda c: sign * (c[1]["accuracy"] or float("-inf")))
@@ -257,5 +262,50 @@ def best_per_model(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
             "rule": rule,
             "machines_compared": len(machines),
             "benchmark_cached": run.get("benchmark_cached"),
+            **tie,
         }
     return best
+
+
+def _fastest_or_tied(
+    measured: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> tuple[Mapping[str, Any], Mapping[str, Any], str, dict[str, Any]]:
+    """The fastest (run, point), unless points it is not proven faster than are smaller: the tie rule decides.
+
+    Runs of a sweep are measured one after another, so two of them compare *unpaired*
+    (protocol.compare_unpaired, on each point's repeats): a point on the same machine whose interval does not
+    lie below the fastest's is tied with it, and the smallest of the tied wins, then an uncompressed one.
+    """
+    from ovq.benchmarking.protocol import compare_unpaired
+
+    fastest = max(measured, key=lambda c: c[1]["throughput_fps"])
+    tied = [fastest]
+    comparisons: dict[int, str] = {}
+    for candidate in measured:
+        run, point = candidate
+        if candidate is fastest or run["machine"] != fastest[0]["machine"]:
+            continue
+        comparison = compare_unpaired(
+            point.get("throughput_fps_runs") or [], fastest[1].get("throughput_fps_runs") or []
+        )
+        if comparison.verdict != "slower" and comparison.repeats > 0:
+            tied.append(candidate)
+            comparisons[id(candidate)] = comparison.describe()
+
+    def size(candidate: tuple[Mapping[str, Any], Mapping[str, Any]]) -> tuple[float, bool]:
+        point = candidate[1]
+        return (point.get("size_bytes") or float("inf"), point.get("precision") not in ("fp32", None))
+
+    chosen = min(tied, key=size)
+    if chosen is fastest:
+        return fastest[0], fastest[1], "fastest", {}
+    label = f"{fastest[1]['variant']} of run {fastest[0]['run_id']}"
+    return (
+        chosen[0],
+        chosen[1],
+        "tied with the fastest; smaller",
+        {
+            "tied_with": label,
+            "tie": f"{comparisons[id(chosen)]} against {label} (unpaired: measured in different runs)",
+        },
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from ovq.nightly.artifacts import ArtifactStore
+from ovq.nightly.ci_output import junit_tree, render_markdown
 from ovq.nightly.history import HistoryStore
 from ovq.nightly.runner import run_nightly
 from ovq.pipeline.runner import run_pipeline
@@ -77,3 +79,8 @@ def test_a_loaded_night_is_overturned_and_a_real_slowdown_is_confirmed(tmp_path:
     gate = next(g for g in real.outcomes[0].gates if g.name == "throughput_regression")
     assert gate.status == "failed" and "confirmed by a same-night A/B" in gate.message, gate.message
     assert real.exit_code == 10
+    # CI's views carry the confirmation measurement: the A/B's ratio with its interval.
+    junit = ET.tostring(junit_tree(real).getroot(), encoding="unicode")
+    markdown = render_markdown(real)
+    for view in (junit, markdown):
+        assert "same-night A/B" in view and "tonight/baseline throughput" in view and "× [" in view

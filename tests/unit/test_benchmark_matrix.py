@@ -67,12 +67,28 @@ def test_the_matrix_has_every_cell_for_every_variant(matrix_report: dict[str, An
         cell = matrix.cells[entry.cell]
         assert entry.hint == cell.hint  # as the plugin resolved it
         assert entry.batch == cell.batch and entry.input_shapes == [[cell.batch, *tiny_models.INPUT_SHAPE[1:]]]
-        assert entry.repeats == 2 and len(entry.samples_per_s_runs) == 2
+        # Two repeats asked for; rounds are added while a cell's comparison is undecided.
+        assert entry.repeats is not None and entry.repeats >= 2 and len(entry.samples_per_s_runs) == entry.repeats
         assert entry.inputs == "dataset"  # the 1-sample items, joined into batches of the cell's size
         assert entry.latency_ms.median is not None and entry.latency_ms.p99 is not None
         assert entry.speedup_vs_reference is not None and entry.speedup_vs_reference > 0
         if entry.variant == "fp32":
             assert entry.speedup_vs_reference == 1.0 and entry.inference_precision == "f32"
+            assert entry.vs_reference is None
+    # Every other entry carries its paired comparison with fp32 in the same cell; where the default compiles
+    # to the same thing as fp32 (an f32-default CPU) it is measured once and never ranked.
+    default = next(v for v in report.variants if v.name == "default")
+    same = default.benchmark is not None and default.benchmark.identical_to == "fp32"
+    for entry in (e for e in matrix.entries if e.variant == "default"):
+        comparison = entry.vs_reference
+        assert comparison is not None and comparison.versus == "fp32"
+        if same:
+            assert comparison.verdict == "identical" and entry.identical_to == "fp32"
+            assert entry.speedup_vs_reference == 1.0
+        else:
+            assert comparison.low is not None and comparison.high is not None
+            assert comparison.low <= (comparison.ratio or 0) <= comparison.high
+            assert comparison.verdict != "identical" and entry.identical_to is None
     # The plain benchmark of the deployment is still there, as without a matrix.
     assert all(v.benchmark is not None and v.benchmark.throughput_fps for v in report.variants)
 
@@ -93,6 +109,7 @@ def test_every_view_shows_the_matrix(matrix_report: dict[str, Any]) -> None:
     assert [row.split(" | ")[1] for row in rows] == ["fp32", "default"]
     entry = parse_report(matrix_report).matrix.entry("default", 3)  # type: ignore[union-attr]
     assert entry is not None and f"{entry.samples_per_s:,.1f}" in rows[1]
+    assert ("= fp32" if entry.identical_to else f"[{entry.vs_reference.low:.2f}–") in rows[1]  # type: ignore[union-attr]
 
     page = render_html(matrix_report)
     section = page[page.index("<h2>Benchmark matrix</h2>") :]

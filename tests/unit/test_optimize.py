@@ -46,7 +46,13 @@ def test_the_chosen_point_holds_budget_and_sla_and_nothing_faster_does(outlier: 
     chosen = next(e for e in result.front if e.variant == result.variant and e.setting == result.setting.to_dict())
     assert chosen.holds_budget and chosen.holds_sla
     measured = [e for e in result.front if e.throughput_fps is not None and e.note != "screening measurement"]
-    assert all(not (e.holds_budget and e.holds_sla) for e in measured if e.throughput_fps > chosen.throughput_fps)
+    faster = [e for e in measured if e.throughput_fps > chosen.throughput_fps and e.holds_budget and e.holds_sla]
+    if faster:  # only by a tie: the chosen point is not proven slower than the fastest, and is smaller/simpler
+        assert chosen.vs_fastest is not None and chosen.vs_fastest["verdict"] != "slower", chosen
+        assert "tied with the fastest" in chosen.note and "tied with the fastest" in result.reason
+    # Every other point measured with the fastest carries its paired comparison with it.
+    fastest = max((e for e in measured if e.holds_budget and e.holds_sla), key=lambda e: e.throughput_fps)
+    assert all(e.vs_fastest is not None for e in measured if e is not fastest and e.holds_budget and e.holds_sla)
     assert result.variant in result.reason and "SLA" in result.reason
 
     from ovq.report.optimize_section import optimize_lines
@@ -141,3 +147,28 @@ def test_cli_optimize_exits_4_when_nothing_holds(tmp_path: Path) -> None:
     assert result.exit_code == 4, result.output
     assert (tmp_path / "run" / "pipeline.yaml").is_file()
     assert (tmp_path / "run" / "report.json").is_file()
+
+
+def test_the_tie_rule_picks_the_smaller_of_two_points_the_interval_cannot_tell_apart(
+    outlier: dict[str, Any], tmp_path: Path
+) -> None:
+    import openvino as ov
+
+    from ovq.search.optimize import FrontEntry, _tie_ruled, _weight_bytes
+
+    def point(variant: str, runs: list[float]) -> FrontEntry:
+        setting = RuntimeSetting("throughput").to_dict()
+        return FrontEntry(variant, setting, max(runs), None, None, True, None, False, throughput_fps_runs=runs)
+
+    ov.save_model(outlier["model"], tmp_path / "half.xml", compress_to_fp16=True)  # f16 weights: half the bytes
+    models = {"default": outlier["model"], "half": ov.Core().read_model(tmp_path / "half.xml")}
+    assert _weight_bytes(models["half"]) < _weight_bytes(models["default"])
+    # default measured a hair faster, but the interval calls it a tie: the smaller model is chosen.
+    tied = [point("default", [101.0, 99.0, 100.5, 100.0]), point("half", [100.0, 98.2, 99.1, 100.3])]
+    chosen = _tie_ruled(tied, models)
+    assert chosen.variant == "half" and "tied with the fastest, default" in chosen.note
+    assert chosen.vs_fastest is not None and chosen.vs_fastest["verdict"] in ("tie", "undecided")
+    # A difference the interval proves is no tie.
+    clear = [point("default", [130.0, 131.0, 129.5, 130.2]), point("half", [100.0, 100.2, 99.1, 100.3])]
+    assert _tie_ruled(clear, models).variant == "default"
+    assert clear[1].vs_fastest is not None and clear[1].vs_fastest["verdict"] == "slower"

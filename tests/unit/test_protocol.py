@@ -8,7 +8,14 @@ import openvino as ov
 import pytest
 
 from ovq.benchmarking.engine import benchmark_interleaved
-from ovq.benchmarking.protocol import Extension, compare_ratios, compare_runs, ratio_interval, verdict_of
+from ovq.benchmarking.protocol import (
+    Extension,
+    compare_ratios,
+    compare_runs,
+    compare_unpaired,
+    ratio_interval,
+    verdict_of,
+)
 from ovq.pipeline.runner import run_pipeline
 from ovq.runtime.machine_state import MachineConditions, MachineProbe, MachineSample
 from tests.integration.test_default_candidate import by_name, write_pipeline
@@ -101,3 +108,24 @@ def test_variants_that_compile_to_the_same_thing_are_measured_once_and_never_ran
             assert comparison["low"] <= comparison["ratio"] <= comparison["high"]
     assert report["variants"][0]["benchmark"]["machine"]["calibration_before_ms"] > 0
     assert "[" in (tmp_path / "run" / "report.md").read_text()  # the interval is shown, not only the ratio
+
+
+def test_unpaired_series_compare_with_a_wider_interval_than_paired_ones() -> None:
+    # Two runs of a sweep: nothing pairs their repeats, so drift shared by a pair cannot cancel.
+    ours, theirs = [130.0, 100.0, 118.0, 125.0], [100.0, 78.0, 92.0, 96.0]  # a shared drift, ours ~1.3x
+    paired = compare_runs(ours, theirs)
+    unpaired = compare_unpaired(ours, theirs)
+    assert paired.verdict == "faster"
+    assert unpaired.high - unpaired.low > paired.high - paired.low
+    assert compare_unpaired([100.0, 101.0, 99.5], [100.2, 99.8, 100.4]).verdict == "tie"
+    assert compare_unpaired([130.0, 131.0, 129.0], [100.0, 101.0, 99.0]).verdict == "faster"
+    assert compare_unpaired([130.0, 131.0], [100.0, 101.0]).verdict == "undecided"  # too few repeats
+
+
+def test_an_extension_versus_the_fastest_decides_each_point_against_the_current_leader() -> None:
+    extension = Extension(versus_fastest=True)
+    leader, close, far = [100.0, 120.0, 90.0], [99.0, 118.0, 92.0], [50.0, 61.0, 45.0]
+    undecided = extension.undecided({"far": far, "close": close, "leader": leader})
+    # Both are judged against the leader (not the first listed): far is clearly slower, close is not told apart.
+    assert undecided == [("close", "leader")]
+    assert Extension().undecided({"far": far, "close": close, "leader": leader}) == []  # vs far: both decided

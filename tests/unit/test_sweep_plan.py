@@ -153,6 +153,32 @@ def test_best_per_model_is_the_fastest_variant_within_its_budget() -> None:
     assert (best["run_id"], best["variant"], best["budget"]) == ("002", "int8", "met")
 
 
+def test_two_runs_the_unpaired_interval_cannot_tell_apart_go_to_the_tie_rule() -> None:
+    def point(variant: str, runs: list[float], size: int) -> dict[str, object]:
+        return {
+            "variant": variant, "precision": variant, "baseline": False, "throughput_fps": sorted(runs)[1],
+            "throughput_fps_runs": runs, "accuracy": 0.9, "metric": "top1", "higher_is_better": True,
+            "budget_met": True, "size_bytes": size,
+        }  # fmt: skip
+
+    def run(run_id: str, *variants: dict[str, object]) -> dict[str, object]:
+        return {"run_id": run_id, "label": run_id, "model": "m", "status": "succeeded", "machine": "x",
+                "variants": list(variants)}  # fmt: skip
+
+    # int8_weights in run 002 measured a hair faster than int8 in run 001: a tie, and int8 is the smaller.
+    runs = [
+        run("001", point("fp32", [50.0, 51.0, 49.0], 4000), point("int8", [100.0, 101.0, 99.0], 1000)),
+        run("002", point("int8_weights", [101.0, 102.0, 99.5], 1500)),
+    ]
+    best = best_per_model(runs)["m"]
+    assert (best["run_id"], best["variant"]) == ("001", "int8")
+    assert best["rule"] == "tied with the fastest; smaller" and "unpaired" in best["tie"]
+    assert best["tied_with"] == "int8_weights of run 002"
+    # A difference the unpaired interval proves is no tie.
+    runs[1]["variants"] = [point("int8_weights", [150.0, 151.0, 149.0], 1500)]
+    assert best_per_model(runs)["m"]["variant"] == "int8_weights"
+
+
 def test_the_example_sweep_file_plans_eight_runs(repo: Path, tmp_path: Path) -> None:
     spec, folder = load_sweep(repo / "pipelines" / "sweeps" / "digits_grid.yaml")
     tasks = plan_sweep(spec, folder, tmp_path)

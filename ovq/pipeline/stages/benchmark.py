@@ -1,7 +1,7 @@
 """Pipeline adapter for the benchmark stage: times every variant with ovq.benchmarking.engine, interleaved.
 
 What is measured once and what is compared with what is planned in ovq.pipeline.variant_speed; rounds are
-added while one of those comparisons is undecided (ovq.benchmarking.protocol.Extension).
+added while one of those comparisons is undecided (ovq.pipeline.measure.stage_extension).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ovq.benchmarking.engine import benchmark_interleaved
-from ovq.benchmarking.protocol import Extension
 from ovq.config.stages import BenchmarkStage
-from ovq.pipeline.measure import measure_matrix, measure_peers
+from ovq.pipeline.measure import measure_matrix, measure_peers, stage_extension
 from ovq.pipeline.profiling import profile_variants, warn_slow_or_large
 from ovq.pipeline.stages.base import StageAdapter, StageResult
 from ovq.pipeline.variant_speed import plan_measurement, record_speed
@@ -24,15 +23,6 @@ if TYPE_CHECKING:
 # Long enough for stable medians on a small model, short enough for an interactive pipeline; shared by the
 # repeats when the stage gives no duration.
 PIPELINE_DEFAULT_DURATION_S = 10.0
-
-
-def extension_for(config: BenchmarkStage, pairs: list[tuple[str, str]], planned_s: float) -> Extension:
-    """How far the stage may go on measuring while a comparison is undecided (see BenchmarkStage)."""
-    return Extension(
-        max_repeats=config.max_repeats or max(3 * config.repeats, 6),
-        time_cap_s=config.decide_time_s or planned_s,
-        pairs=tuple(pairs),
-    )
 
 
 class Benchmark(StageAdapter[BenchmarkStage]):
@@ -64,7 +54,7 @@ class Benchmark(StageAdapter[BenchmarkStage]):
                 compile_ms={n: v.compiled.compile_ms for n, v in ctx.variants.items() if v.compiled is not None},
                 progress=update,
                 noisy_threshold=config.noisy_threshold,
-                extension=extension_for(config, plan.pairs, planned),
+                extension=stage_extension(config, planned, plan.pairs),
             )
         details = record_speed(ctx, plan, measured)
         if config.profile:
