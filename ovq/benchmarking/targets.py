@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ovq.runtime.cpu_class import NATIVE, cap_environment, cpu_class, host_class, is_emulable
+from ovq.runtime.cpu_class import NATIVE, active_class, cap_environment, cpu_class, is_emulable
 
 TargetStatus = Literal["measured", "not_measurable_here", "not_emulable_here"]
 
@@ -158,12 +158,15 @@ def measure_target(
 ) -> TargetMeasurement:
     """Run ``job`` in a worker capped to its class (or say why that cannot be done on this host).
 
-    ``job.target`` "native" runs the same worker uncapped (this machine as it is), so a capped class can be
-    compared with the host process for process, e.g. in alternating rounds (tests/perf/targets.py).
+    ``job.target`` "native" runs the same worker with this process's environment (this machine as it is,
+    uncapped unless this process is), so a capped class can be compared with the host process for process,
+    e.g. in alternating rounds (tests/perf/targets.py).
     """
     native = job.target == NATIVE
-    target = host_class() if native else cpu_class(job.target)
-    host = host_class()
+    # A process already capped (an emulated lower machine, e.g. the suite's capped reruns) is that machine: a
+    # class above its cap is not measurable here, and "native" keeps the cap.
+    host = active_class()
+    target = host if native else cpu_class(job.target)
     if target.rank > host.rank or not is_emulable(target, host):
         above = target.rank > host.rank
         reason = (
@@ -177,8 +180,7 @@ def measure_target(
     result_path = workdir / "result.pkl"
     with open(job_path, "wb") as handle:
         pickle.dump({"job": asdict(job), "eval_inputs": eval_inputs, "bench_inputs": bench_inputs}, handle)
-    uncapped = {key: value for key, value in os.environ.items() if key not in cap_environment(target)}
-    environment = uncapped if native else {**os.environ, **cap_environment(target)}
+    environment = dict(os.environ) if native else {**os.environ, **cap_environment(target)}
     completed = subprocess.run(
         [sys.executable, "-m", "ovq.benchmarking.targets", str(job_path), str(result_path)],
         env=environment,
@@ -259,7 +261,7 @@ def _run_worker(job: TargetJob, eval_inputs: list[Any] | None, bench_inputs: lis
     from ovq.runtime.infer import infer_all
 
     native = job.target == NATIVE
-    target = host_class() if native else cpu_class(job.target)
+    target = active_class() if native else cpu_class(job.target)
     problem = None if native else prove_cap(target)
     if problem is not None:
         return TargetMeasurement(job.target, "not_emulable_here", reason=f"the ISA cap did not hold: {problem}")

@@ -15,11 +15,19 @@ if TYPE_CHECKING:
     from ovq.pipeline.context import RunContext
 
 
+#: The extra rounds' default wall-time cap, as a share of the first rounds' planned time.
+EXTENSION_SHARE = 0.5
+
+
 def stage_extension(stage: BenchmarkStage, planned_s: float, pairs: list[tuple[str, str]] | None = None) -> Extension:
-    """How far a benchmark stage may go on measuring while a comparison is undecided (see BenchmarkStage)."""
+    """How far a benchmark stage may go on measuring while a comparison is undecided (see BenchmarkStage).
+
+    By default the extra rounds may take half the first rounds' planned time: on a quiet machine a verdict
+    rarely needs them, and a machine too noisy to decide in 1.5x the time gets an honest "undecided".
+    """
     return Extension(
         max_repeats=stage.max_repeats or max(3 * stage.repeats, 6),
-        time_cap_s=stage.decide_time_s or planned_s,
+        time_cap_s=stage.decide_time_s or EXTENSION_SHARE * planned_s,
         pairs=tuple(pairs) if pairs is not None else None,
     )
 

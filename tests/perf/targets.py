@@ -11,11 +11,12 @@ FP32 at that class's default precision, INT8 and the deliverables back to back (
 ratio is always taken between two measurements made next to each other in time.
 
 Goals (exit 1 on a miss):
-- on every target, the deliverable is never slower beyond noise (ovq's rule: median paired ratio below
-  0.95, and every repeat agreeing when the runs were flagged noisy) than the uncompressed model at that
-  class's default precision;
-- the target equal to this host's own class matches native within 5% (median over rounds of the paired
-  ratio capped/native, per variant).
+- on every target, the deliverable is never slower beyond noise (ovq's rule: the paired ratio's 95%
+  interval lies wholly below 0.95) than the uncompressed model at that class's default precision;
+- the target equal to this host's own class matches native within 5%: per variant, the rounds' ratios
+  capped/native (the two measured back to back in every round, their order alternating) are judged by ovq's
+  protocol with a 5% margin; a miss is a difference the interval proves, or an undecided interval whose
+  median itself lies outside 5%.
 
 ``--smoke`` runs the same code on a tiny CNN for one short round (the suite does, so the script cannot
 rot); it checks that every emulable target was measured and judged, and prints the ratios without judging
@@ -25,7 +26,6 @@ them (a tiny model's speed says nothing).
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import tempfile
@@ -36,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from ovq.benchmarking.protocol import compare_ratios, ratio_interval  # noqa: E402
 from ovq.benchmarking.targets import TargetJob, TargetVariant, measure_target  # noqa: E402
 from ovq.benchmarking.verdict import paired_ratios, slower_beyond_noise  # noqa: E402
 from ovq.runtime.cpu_class import NATIVE, active_class, classes_to_check_below, host_class  # noqa: E402
@@ -143,13 +144,18 @@ def deliverable_row(report: dict[str, Any], target: str) -> str | None:
 
 
 def interval(ratios: list[float]) -> tuple[float, float]:
-    """A 95% interval of the median ratio: t on log ratios (n >= 3), else the range."""
-    if len(ratios) < 3:
-        return min(ratios), max(ratios)
-    logs = [math.log(r) for r in ratios]
-    half = 2.0 * statistics.stdev(logs) / math.sqrt(len(logs))  # ~t(0.975) for the handful of pairs here
-    centre = statistics.median(logs)
-    return math.exp(centre - half), math.exp(centre + half)
+    """ovq's own 95% interval of the typical paired ratio (ovq.benchmarking.protocol.ratio_interval)."""
+    return ratio_interval(ratios)
+
+
+def round_order(targets: list[str], round_index: int) -> list[str]:
+    """The targets of one round: native and this host's class back to back (their order alternating), the
+    block rotating with the rest, so the two runs compared for the 5% goal are always neighbours in time."""
+    host = host_class().name
+    pair = [NATIVE, host] if round_index % 2 == 0 else [host, NATIVE]
+    units: list[list[str]] = [pair] + [[t] for t in targets if t not in (NATIVE, host)]
+    shift = round_index % len(units)
+    return [t for unit in units[shift:] + units[:shift] for t in unit if t in targets]
 
 
 def measure_rounds(
@@ -158,8 +164,7 @@ def measure_rounds(
     """Per target, one benchmark block per variant per round; the order of the targets rotates each round."""
     results: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     for round_index in range(rounds):
-        shift = round_index % len(targets)
-        for target in targets[shift:] + targets[:shift]:
+        for target in round_order(targets, round_index):
             job = TargetJob(target=target, variants=variants, evaluate=False, repeats=repeats, duration_s=seconds)
             with tempfile.TemporaryDirectory(prefix=f"ovq-perf-{target}-") as scratch:
                 measured = measure_target(job, Path(scratch))
@@ -196,15 +201,19 @@ def judge_model(model: str, report: dict[str, Any], timed: dict[str, list[dict[s
             misses.append(f"{model} {target}: deliverable {row} is slower beyond noise than fp32 at the default")
     if host in timed and NATIVE in timed:
         for name in timed[NATIVE][0]:
+            # Each round measured the two back to back: its ratio is paired (ovq's protocol, margin 5%).
             ratios = [
                 c[name]["throughput_fps"] / n[name]["throughput_fps"]
                 for c, n in zip(timed[host], timed[NATIVE], strict=True)
             ]
-            median = statistics.median(ratios)
-            print(f"{host} capped / native, {name}: {median:.3f} (rounds: {', '.join(f'{r:.3f}' for r in ratios)})")
-            if not smoke and abs(median - 1.0) > NATIVE_TOLERANCE:
+            comparison = compare_ratios(ratios, margin=NATIVE_TOLERANCE)
+            rounds = ", ".join(f"{r:.3f}" for r in ratios)
+            print(f"{host} capped / native, {name}: {comparison.describe()} (rounds: {rounds})")
+            # A miss: proven different beyond 5%, or not decided and the point ratio itself outside 5%.
+            outside = abs(comparison.ratio - 1.0) > NATIVE_TOLERANCE
+            if not smoke and (comparison.differs or (comparison.verdict == "undecided" and outside)):
                 misses.append(
-                    f"{model} {name}: {host} capped is {median:.3f}x native (allowed ±{NATIVE_TOLERANCE:.0%})"
+                    f"{model} {name}: {host} capped / native {comparison.describe()} (allowed ±{NATIVE_TOLERANCE:.0%})"
                 )
     return misses
 
