@@ -35,6 +35,7 @@ from ovq.benchmarking.inputs import (
     fill_request,
     prepare_inputs,
 )
+from ovq.benchmarking.protocol import MIN_PAIRS
 from ovq.errors import ConfigError
 from ovq.runtime.execution_precision import runtime_settings
 from ovq.runtime.machine_state import MachineConditions, MachineProbe, MachineSample
@@ -410,7 +411,8 @@ def benchmark_interleaved(
             if extension is None or repeat >= extension.max_repeats:
                 break
             extended_since = extended_since or time.perf_counter()
-            if time.perf_counter() - extended_since > extension.time_cap_s:
+            # The time cap applies past the fewest pairs a verdict needs: fewer could never decide anything.
+            if time.perf_counter() - extended_since > extension.time_cap_s and repeat >= MIN_PAIRS:
                 break
             throughputs = {name: [r.throughput_fps for r in name_runs] for name, name_runs in runs.items()}
             if not extension.undecided(throughputs):

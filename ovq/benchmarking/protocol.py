@@ -35,8 +35,11 @@ Verdict = Literal["faster", "slower", "tie", "undecided", "identical"]
 MARGIN = 0.05
 #: The confidence of the interval a verdict is read from.
 CONFIDENCE = 0.95
-#: Fewer paired repeats than this give no interval worth the name: the comparison stays undecided.
-MIN_PAIRS = 3
+#: Fewer paired repeats than this decide nothing: the comparison stays undecided. A busy 2-core machine
+#: switches between fast and slow regimes that last about as long as a short repeat (a tiny model measured
+#: here ran at 12k or 25k FPS by turns); three pairs can all fall on one side by chance and "prove" a 2x
+#: difference between the same model compiled twice, five rarely do.
+MIN_PAIRS = 5
 #: Bootstrap resamples; with the fixed seed the interval is reproducible from the stored repeats.
 RESAMPLES = 2000
 _SEED = 20261207

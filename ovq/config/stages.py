@@ -411,11 +411,11 @@ class BenchmarkStage(Strict):
     warmup_iterations: int = Field(1, ge=0, description="untimed inferences after the first one")
     num_requests: int | None = Field(None, ge=1, description="default: the compiled model's optimal number")
     repeats: int = Field(
-        3,
+        5,
         ge=1,
         description=(
-            "rounds of the interleaved measurement (A, B, A, B, ...); each comparison is read from the interval"
-            " of its paired per-round ratios, which needs at least 3"
+            "rounds of the interleaved measurement (A, B, B, A, ...); each comparison is read from the interval"
+            " of its paired per-round ratios, which needs at least 5 (fewer are extended to 5)"
         ),
     )
     max_repeats: int | None = Field(

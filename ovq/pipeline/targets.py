@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ovq.benchmarking.protocol import MIN_PAIRS
 from ovq.benchmarking.targets import (
     EMULATION_NOTE,
     TargetJob,
@@ -106,8 +107,9 @@ def _capped_entry(ctx: RunContext, name: str) -> dict[str, Any]:
             for v in variants
         ],
         evaluate=evaluate is not None,
-        repeats=bench.repeats if bench else 3,
-        duration_s=(bench.duration_s if bench and (bench.duration_s or bench.iterations) else 3.0),
+        repeats=max(bench.repeats if bench else MIN_PAIRS, MIN_PAIRS),
+        # Without a duration: the pipeline's 10 s per variant, shared by the repeats.
+        duration_s=(bench.duration_s if bench and (bench.duration_s or bench.iterations) else 2.0),
         iterations=bench.iterations if bench else None,
         warmup_iterations=bench.warmup_iterations if bench else 0,
     )

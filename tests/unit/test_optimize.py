@@ -164,11 +164,11 @@ def test_the_tie_rule_picks_the_smaller_of_two_points_the_interval_cannot_tell_a
     models = {"default": outlier["model"], "half": ov.Core().read_model(tmp_path / "half.xml")}
     assert _weight_bytes(models["half"]) < _weight_bytes(models["default"])
     # default measured a hair faster, but the interval calls it a tie: the smaller model is chosen.
-    tied = [point("default", [101.0, 99.0, 100.5, 100.0]), point("half", [100.0, 98.2, 99.1, 100.3])]
+    tied = [point("default", [101.0, 99.0, 100.5, 100.0, 99.6]), point("half", [100.0, 98.2, 99.1, 100.3, 99.4])]
     chosen = _tie_ruled(tied, models)
     assert chosen.variant == "half" and "tied with the fastest, default" in chosen.note
     assert chosen.vs_fastest is not None and chosen.vs_fastest["verdict"] in ("tie", "undecided")
     # A difference the interval proves is no tie.
-    clear = [point("default", [130.0, 131.0, 129.5, 130.2]), point("half", [100.0, 100.2, 99.1, 100.3])]
+    clear = [point("default", [130.0, 131.0, 129.5, 130.2, 130.6]), point("half", [100.0, 100.2, 99.1, 100.3, 99.8])]
     assert _tie_ruled(clear, models).variant == "default"
     assert clear[1].vs_fastest is not None and clear[1].vs_fastest["verdict"] == "slower"

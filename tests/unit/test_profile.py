@@ -101,19 +101,20 @@ def test_reasons_name_reorder_overhead_and_fallbacks() -> None:
 
 
 def test_slower_beyond_noise_needs_the_paired_interval_below_the_margin() -> None:
-    assert slower_beyond_noise([0.80, 0.85, 0.82])
-    assert not slower_beyond_noise([0.97, 0.99, 0.96])  # within the 5% margin
-    # Spread: three such repeats prove nothing at 95%; six do.
-    assert not slower_beyond_noise([0.70, 0.90, 0.80])
-    assert slower_beyond_noise([0.70, 0.90, 0.80, 0.75, 0.85, 0.80])
-    assert not slower_beyond_noise([0.70, 1.05, 0.80])  # one repeat disagrees: the interval reaches 1
+    assert slower_beyond_noise([0.80, 0.85, 0.82, 0.83, 0.81])
+    assert not slower_beyond_noise([0.80, 0.85, 0.82])  # three repeats decide nothing
+    assert not slower_beyond_noise([0.97, 0.99, 0.96, 0.98, 0.97])  # within the 5% margin
+    # Spread: five such repeats prove nothing at 95%; eight do.
+    assert not slower_beyond_noise([0.70, 0.98, 0.80, 0.75, 0.96])
+    assert slower_beyond_noise([0.70, 0.90, 0.80, 0.75, 0.85, 0.80, 0.78, 0.82])
+    assert not slower_beyond_noise([0.70, 1.05, 0.80, 0.75, 0.78])  # one repeat disagrees: the interval reaches 1
     assert not slower_beyond_noise([0.70, 0.72])  # two repeats are no interval
     assert not slower_beyond_noise([])
 
 
 def test_speed_and_size_warnings_carry_ratio_and_reason() -> None:
-    slow = {"throughput_fps_runs": [83.0, 87.0, 85.0], "noisy": False}
-    default = {"throughput_fps_runs": [100.0, 100.0, 100.0], "noisy": False}
+    slow = {"throughput_fps_runs": [83.0, 87.0, 85.0, 84.0, 86.0], "noisy": False}
+    default = {"throughput_fps_runs": [100.0, 100.0, 100.0, 100.0, 100.0], "noisy": False}
     warning = speed_warning(
         "int8", slow, "fp32-default", default, kind="slower_than_default", other_label="default", reasons=["why"]
     )
@@ -157,12 +158,12 @@ def test_deliverable_is_the_smallest_of_the_variants_tied_with_the_fastest(tmp_p
     def variant(name: str, size: int, runs: list[float], noisy: bool = False) -> Variant:
         (tmp_path / f"{name}.xml").write_bytes(b"x" * size)
         (tmp_path / f"{name}.bin").write_bytes(b"")
-        bench = {"throughput_fps": sorted(runs)[1], "throughput_fps_runs": runs, "noisy": noisy}
+        bench = {"throughput_fps": sorted(runs)[len(runs) // 2], "throughput_fps_runs": runs, "noisy": noisy}
         return Variant(name=name, precision="x", source=None, model_path=tmp_path / f"{name}.xml", benchmark=bench)
 
-    default = variant("fp32-default", 400, [100.0, 102.0, 98.0])
-    int8_tied = variant("int8", 100, [99.0, 97.0, 99.5])  # within noise of the default
-    int8_slow = variant("int8_slow", 50, [80.0, 82.0, 79.0])  # slower beyond noise: never delivered
+    default = variant("fp32-default", 400, [100.0, 102.0, 98.0, 101.0, 99.0])
+    int8_tied = variant("int8", 100, [99.0, 97.0, 99.5, 100.0, 98.0])  # within noise of the default
+    int8_slow = variant("int8_slow", 50, [80.0, 82.0, 79.0, 81.0, 80.5])  # slower beyond noise: never delivered
     tied = tied_with_fastest([default, int8_tied, int8_slow])
     assert [v.name for v in tied] == ["fp32-default", "int8"]
     assert min(tied, key=lambda v: v.size_bytes).name == "int8"

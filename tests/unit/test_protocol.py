@@ -25,9 +25,10 @@ from tests.tiny_models import write_ir
 @pytest.mark.parametrize(
     ("ratios", "verdict"),
     [
-        ([1.01, 0.99, 1.00], "tie"),
-        ([1.30, 1.32, 1.28], "faster"),
-        ([0.70, 0.72, 0.71], "slower"),
+        ([1.01, 0.99, 1.00, 1.005, 0.995], "tie"),
+        ([1.30, 1.32, 1.28, 1.31, 1.29], "faster"),
+        ([0.70, 0.72, 0.71, 0.705, 0.715], "slower"),
+        ([1.30, 1.32, 1.28], "undecided"),  # three pairs decide nothing: regimes of a busy machine align
         ([1.00, 1.20, 0.90], "undecided"),  # wider than the question: more repeats, or a tie at the cap
         ([1.30, 1.32], "undecided"),  # two repeats are no interval
     ],
@@ -112,19 +113,23 @@ def test_variants_that_compile_to_the_same_thing_are_measured_once_and_never_ran
 
 def test_unpaired_series_compare_with_a_wider_interval_than_paired_ones() -> None:
     # Two runs of a sweep: nothing pairs their repeats, so drift shared by a pair cannot cancel.
-    ours, theirs = [130.0, 100.0, 118.0, 125.0], [100.0, 78.0, 92.0, 96.0]  # a shared drift, ours ~1.3x
+    ours, theirs = [130.0, 100.0, 118.0, 125.0, 110.0], [100.0, 78.0, 92.0, 96.0, 85.0]  # shared drift, ~1.3x
     paired = compare_runs(ours, theirs)
     unpaired = compare_unpaired(ours, theirs)
     assert paired.verdict == "faster"
     assert unpaired.high - unpaired.low > paired.high - paired.low
-    assert compare_unpaired([100.0, 101.0, 99.5], [100.2, 99.8, 100.4]).verdict == "tie"
-    assert compare_unpaired([130.0, 131.0, 129.0], [100.0, 101.0, 99.0]).verdict == "faster"
-    assert compare_unpaired([130.0, 131.0], [100.0, 101.0]).verdict == "undecided"  # too few repeats
+    assert compare_unpaired([100.0, 101.0, 99.5, 100.5, 99.8], [100.2, 99.8, 100.4, 100.0, 99.6]).verdict == "tie"
+    assert compare_unpaired([130.0, 131.0, 129.0, 130.5, 129.5], [100.0, 101.0, 99.0, 100.5, 99.5]).verdict == "faster"
+    assert compare_unpaired([130.0, 131.0, 129.0], [100.0, 101.0, 99.0]).verdict == "undecided"  # too few repeats
 
 
 def test_an_extension_versus_the_fastest_decides_each_point_against_the_current_leader() -> None:
     extension = Extension(versus_fastest=True)
-    leader, close, far = [100.0, 120.0, 90.0], [99.0, 118.0, 92.0], [50.0, 61.0, 45.0]
+    leader, close, far = (
+        [100.0, 120.0, 90.0, 110.0, 95.0],
+        [97.0, 118.0, 93.0, 104.0, 98.0],
+        [50.0, 61.0, 45.0, 55.0, 47.0],
+    )
     undecided = extension.undecided({"far": far, "close": close, "leader": leader})
     # Both are judged against the leader (not the first listed): far is clearly slower, close is not told apart.
     assert undecided == [("close", "leader")]

@@ -156,7 +156,7 @@ def test_best_per_model_is_the_fastest_variant_within_its_budget() -> None:
 def test_two_runs_the_unpaired_interval_cannot_tell_apart_go_to_the_tie_rule() -> None:
     def point(variant: str, runs: list[float], size: int) -> dict[str, object]:
         return {
-            "variant": variant, "precision": variant, "baseline": False, "throughput_fps": sorted(runs)[1],
+            "variant": variant, "precision": variant, "baseline": False, "throughput_fps": sorted(runs)[len(runs) // 2],
             "throughput_fps_runs": runs, "accuracy": 0.9, "metric": "top1", "higher_is_better": True,
             "budget_met": True, "size_bytes": size,
         }  # fmt: skip
@@ -167,15 +167,19 @@ def test_two_runs_the_unpaired_interval_cannot_tell_apart_go_to_the_tie_rule() -
 
     # int8_weights in run 002 measured a hair faster than int8 in run 001: a tie, and int8 is the smaller.
     runs = [
-        run("001", point("fp32", [50.0, 51.0, 49.0], 4000), point("int8", [100.0, 101.0, 99.0], 1000)),
-        run("002", point("int8_weights", [101.0, 102.0, 99.5], 1500)),
+        run(
+            "001",
+            point("fp32", [50.0, 51.0, 49.0, 50.5, 49.5], 4000),
+            point("int8", [100.0, 101.0, 99.0, 100.5, 99.5], 1000),
+        ),
+        run("002", point("int8_weights", [101.0, 102.0, 99.5, 100.5, 101.5], 1500)),
     ]
     best = best_per_model(runs)["m"]
     assert (best["run_id"], best["variant"]) == ("001", "int8")
     assert best["rule"] == "tied with the fastest; smaller" and "unpaired" in best["tie"]
     assert best["tied_with"] == "int8_weights of run 002"
     # A difference the unpaired interval proves is no tie.
-    runs[1]["variants"] = [point("int8_weights", [150.0, 151.0, 149.0], 1500)]
+    runs[1]["variants"] = [point("int8_weights", [150.0, 151.0, 149.0, 150.5, 149.5], 1500)]
     assert best_per_model(runs)["m"]["variant"] == "int8_weights"
 
 
