@@ -188,7 +188,7 @@ class EscalateStage(Strict):
         1.0, gt=0, description="accuracy-aware PTQ is accepted only if still this much faster than true-f32 FP32"
     )
     speed_check_s: float = Field(2.0, gt=0, description="seconds per repeat of the paired speed check")
-    speed_check_repeats: int = Field(3, ge=1)
+    speed_check_repeats: int = Field(5, ge=1, description="paired repeats of the speed check (a verdict needs 5)")
     accuracy_control: AccuracyControlSpec | None = Field(None, description="knobs of the accuracy-aware PTQ rung")
     qat: QatOptions | None = Field(None, description="the QAT rung (needed when rungs include qat)")
 

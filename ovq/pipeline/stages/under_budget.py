@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import openvino as ov
 
+    from ovq.benchmarking.protocol import SpeedComparison
     from ovq.compression.qat.train import QatProgress
     from ovq.config.schema import AccuracyControlSpec, EscalateStage, QatOptions
     from ovq.pipeline.context import RunContext
@@ -226,20 +227,29 @@ class Ladder:
             for name, limit in self.budget.metrics.items()
         ]
 
-    def speedup(self, model: ov.Model) -> float:
-        """Paired (interleaved) throughput of the candidate as deployed over true-f32 FP32."""
-        from ovq.benchmarking.engine import benchmark_interleaved, speedup_table
+    def speedup(self, model: ov.Model) -> SpeedComparison:
+        """Paired (interleaved) throughput of the candidate as deployed over true-f32 FP32, with its interval.
+
+        Rounds are added (up to half the planned time again) while the ratio is not told apart from
+        ``min_speedup``: the question this check answers.
+        """
+        from ovq.benchmarking.engine import benchmark_interleaved
+        from ovq.benchmarking.protocol import Extension, compare_runs
         from ovq.runtime.compile import compile_for
 
         compiled = {
             "fp32": compile_for(self.fp32, {**self.deploy, "INFERENCE_PRECISION_HINT": "f32"}),
             "candidate": compile_for(model, self.deploy),
         }
+        repeats, seconds = self.stage.speed_check_repeats, self.stage.speed_check_s
+        extension = Extension(max_repeats=max(2 * repeats, 10), time_cap_s=repeats * 2 * seconds * 0.5)
         with self.ctx.reporter.progress("paired speed check of the accuracy-aware model", 1.0) as update:
             results = benchmark_interleaved(
-                compiled, repeats=self.stage.speed_check_repeats, duration_s=self.stage.speed_check_s, progress=update
+                compiled, repeats=repeats, duration_s=seconds, progress=update, extension=extension
             )
-        return float(speedup_table(results, "fp32")["candidate"])
+        return compare_runs(
+            results["candidate"].throughput_fps_runs, results["fp32"].throughput_fps_runs, versus="fp32"
+        )
 
     def attempt(self, rung: str) -> tuple[ov.Model, dict[str, Any]]:
         stage = self.stage
