@@ -200,7 +200,9 @@ class Extension:
     take; pairs: the (variant, baseline) comparisons that must be decided (None: every variant against the
     first one; with ``versus_fastest``, every variant against the one with the highest median so far: what a
     search that picks the fastest must decide); busy_extra_repeats: rounds added up front when the machine is
-    busy when measuring starts.
+    busy when measuring starts; threshold: when set, a pair is decided once its interval lies wholly on one
+    side of this ratio (a gate's question, e.g. 0.90 for "did it lose more than 10%?") instead of by the
+    faster/slower/tie verdict.
     """
 
     max_repeats: int = 12
@@ -209,6 +211,7 @@ class Extension:
     margin: float = MARGIN
     busy_extra_repeats: int = 2
     versus_fastest: bool = False
+    threshold: float | None = None
 
     def undecided(self, throughputs: dict[str, list[float]]) -> list[tuple[str, str]]:
         """The pairs whose comparison the repeats so far leave undecided."""
@@ -222,5 +225,10 @@ class Extension:
             for a, b in pairs
             if a in throughputs
             and b in throughputs
-            and compare_runs(throughputs[a], throughputs[b], margin=self.margin).verdict == "undecided"
+            and self._open(compare_runs(throughputs[a], throughputs[b], margin=self.margin))
         ]
+
+    def _open(self, comparison: SpeedComparison) -> bool:
+        if self.threshold is None or comparison.repeats < MIN_PAIRS:
+            return comparison.verdict == "undecided"
+        return comparison.low <= self.threshold <= comparison.high

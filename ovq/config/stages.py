@@ -429,7 +429,7 @@ class BenchmarkStage(Strict):
     decide_time_s: float | None = Field(
         None,
         gt=0,
-        description="wall-time cap on those extra rounds (default: half the first rounds' planned time)",
+        description="wall-time cap on those extra rounds (default: a quarter of the first rounds' planned time)",
     )
     dataset: str | None = Field(None, description="feed these inputs (default: random inputs of the right shape)")
     api: Literal["async", "sync"] = Field(

@@ -16,14 +16,15 @@ if TYPE_CHECKING:
 
 
 #: The extra rounds' default wall-time cap, as a share of the first rounds' planned time.
-EXTENSION_SHARE = 0.5
+EXTENSION_SHARE = 0.25
 
 
 def stage_extension(stage: BenchmarkStage, planned_s: float, pairs: list[tuple[str, str]] | None = None) -> Extension:
     """How far a benchmark stage may go on measuring while a comparison is undecided (see BenchmarkStage).
 
-    By default the extra rounds may take half the first rounds' planned time: on a quiet machine a verdict
-    rarely needs them, and a machine too noisy to decide in 1.5x the time gets an honest "undecided".
+    By default the extra rounds may take a quarter of the first rounds' planned time: the default protocol
+    stays within 1.3x the time of one long run per variant (tests/perf/noise_robustness.py), and a machine
+    too noisy to decide in that time gets an honest "undecided" (``decide_time_s`` buys more).
     """
     return Extension(
         max_repeats=stage.max_repeats or max(3 * stage.repeats, 6),

@@ -147,9 +147,10 @@ def main() -> int:
         allowed = Tolerances().throughput_drop
         false_alarms = caught_nights = 0
         for night in range(args.nights):
-            unchanged = measure_ab("chain", (base, {}), (base, {}), duration_s=min(args.seconds, 1.0))
+            ab_seconds = {"duration_s": args.seconds} if args.smoke else {}  # else ovq's own A/B protocol
+            unchanged = measure_ab("chain", (base, {}), (base, {}), allowed=allowed, **ab_seconds)
             false_alarms += unchanged.throughput.high < 1.0 - allowed
-            slower = measure_ab("chain", (slow, {}), (base, {}), duration_s=min(args.seconds, 1.0))
+            slower = measure_ab("chain", (slow, {}), (base, {}), allowed=allowed, **ab_seconds)
             caught_nights += slower.throughput.high < 1.0 - allowed
             same, slowed_ab = unchanged.throughput.describe(), slower.throughput.describe()
             print(f"night pair {night + 1}: unchanged {same}; slowed {slowed_ab}", flush=True)

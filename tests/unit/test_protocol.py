@@ -123,6 +123,16 @@ def test_unpaired_series_compare_with_a_wider_interval_than_paired_ones() -> Non
     assert compare_unpaired([130.0, 131.0, 129.0], [100.0, 101.0, 99.0]).verdict == "undecided"  # too few repeats
 
 
+def test_an_extension_with_a_threshold_stops_once_the_interval_is_on_one_side() -> None:
+    gate = Extension(pairs=(("tonight", "baseline"),), threshold=0.90)
+    baseline = [100.0, 101.0, 99.0, 100.5, 99.5]
+    assert gate.undecided({"tonight": [80.0, 81.0, 79.0, 80.5, 79.5], "baseline": baseline}) == []  # regressed
+    assert gate.undecided({"tonight": [97.0, 101.0, 96.0, 99.0, 103.0], "baseline": baseline}) == []  # cleared
+    straddling = {"tonight": [80.0, 99.0, 85.0, 95.0, 88.0], "baseline": baseline}
+    assert gate.undecided(straddling) == [("tonight", "baseline")]
+    assert gate.undecided({"tonight": [80.0, 81.0], "baseline": baseline[:2]}) != []  # too few pairs
+
+
 def test_an_extension_versus_the_fastest_decides_each_point_against_the_current_leader() -> None:
     extension = Extension(versus_fastest=True)
     leader, close, far = (
