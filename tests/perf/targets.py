@@ -1,6 +1,6 @@
 """Every CPU class this host can emulate: FP32 at the default, INT8 and the deliverable, per class (issue 19).
 
-    .venv/bin/python tests/perf/targets.py [--models resnet50,minilm] [--rounds 3] [--seconds 3] [--smoke]
+    .venv/bin/python tests/perf/targets.py [--models resnet50,minilm] [--rounds 5] [--seconds 3] [--smoke]
 
 For each model (the ResNet-50-shaped CNN of models/resnet50, MiniLM-L6 of models/minilm) a real pipeline runs
 with ``compile.targets`` = native + every class at or below this host it can emulate (one per INT8/precision
@@ -221,7 +221,7 @@ def judge_model(model: str, report: dict[str, Any], timed: dict[str, list[dict[s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="resnet50,minilm")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="at least 5: a verdict needs 5 pairs")
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per run")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats per worker")
     parser.add_argument("--output", type=Path, default=None, help="folder for the runs")
