@@ -26,8 +26,10 @@ import dataclasses
 import math
 import random
 import statistics
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
 
 Verdict = Literal["faster", "slower", "tie", "undecided", "identical"]
 
@@ -159,6 +161,18 @@ def compare_runs(
     """The verdict on two interleaved throughput series (repeat i of each measured back to back)."""
     ratios = [a / b for a, b in zip(ours, theirs, strict=False) if a > 0 and b > 0]
     return compare_ratios(ratios, margin=margin, versus=versus)
+
+
+def against_fastest(
+    items: Sequence[T], speed: Callable[[T], float], compare: Callable[[T, T], SpeedComparison]
+) -> list[tuple[T, SpeedComparison | None]]:
+    """Every item with its comparison against the fastest (None for the fastest itself), in their order.
+
+    What each choice of "the fastest" shares (the deliverable, optimize's front, a sweep's best): those
+    whose comparison is not ``slower`` are tied with the fastest, and the caller's tie rule picks among them.
+    """
+    fastest = max(items, key=speed)
+    return [(item, None if item is fastest else compare(item, fastest)) for item in items]
 
 
 def compare_unpaired(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ovq.benchmarking.protocol import Extension, SpeedComparison, compare_ratios
+from ovq.nightly.baselines import Tolerances
 from ovq.nightly.gates import Baseline, GateResult
 from ovq.report.schema import Report, VariantReport
 
@@ -82,7 +83,7 @@ def measure_ab(
     *,
     duration_s: float = AB_DURATION_S,
     repeats: int = AB_REPEATS,
-    allowed: float = 0.10,
+    allowed: float = Tolerances().throughput_drop,
 ) -> SameNightAB:
     """Tonight's and the baseline's model, each with its own compile settings, interleaved.
 
@@ -168,8 +169,8 @@ def confirm_speed_gates(
         if model_digest(tonight_path) == model_digest(stored) and tonight_settings == baseline_settings:
             outcomes[name] = IDENTICAL
             continue
-        tolerances = baseline.variants[name].tolerances if name in baseline.variants else None
-        allowed = tolerances.throughput_drop if tolerances is not None else 0.10
+        tolerances = baseline.variants[name].tolerances if name in baseline.variants else Tolerances()
+        allowed = tolerances.throughput_drop
         ab = measure_ab(name, (tonight_path, tonight_settings), (stored, baseline_settings), allowed=allowed)
         outcomes[name] = ab
         notes.append(ab.describe())

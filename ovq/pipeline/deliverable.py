@@ -132,15 +132,15 @@ def tied_with_fastest(measured: list[Variant]) -> list[Variant]:
     too small for either to matter, a tie or a comparison still undecided at the time cap, or two variants
     that compile to the same thing) the tie rule decides; a variant proven slower never is delivered.
     """
+    from ovq.benchmarking.protocol import against_fastest
     from ovq.benchmarking.verdict import comparison_of
 
-    fastest = max(measured, key=lambda v: float(v.benchmark["throughput_fps"]))  # type: ignore[index]
-    best = fastest.benchmark or {}
-    return [
-        v
-        for v in measured
-        if v is fastest or comparison_of(v.benchmark or {}, best, versus=fastest.name).verdict != "slower"
-    ]
+    compared = against_fastest(
+        measured,
+        speed=lambda v: float(v.benchmark["throughput_fps"]),  # type: ignore[index]
+        compare=lambda v, fastest: comparison_of(v.benchmark or {}, fastest.benchmark or {}, versus=fastest.name),
+    )
+    return [v for v, comparison in compared if comparison is None or comparison.verdict != "slower"]
 
 
 def _reason(deliverable: Variant | None, candidates: list[Variant], verdicts: dict[str, Any]) -> str | None:

@@ -423,20 +423,23 @@ def _tie_ruled(eligible: list[FrontEntry], models: Mapping[str, ov.Model]) -> Fr
     then the earliest measured (the settings' own order). Points without paired repeats (screening
     measurements) cannot tie and are ranked by their throughput alone.
     """
-    from ovq.benchmarking.protocol import compare_runs
+    from ovq.benchmarking.protocol import against_fastest, compare_runs
 
     fastest = max(eligible, key=lambda e: e.throughput_fps or 0.0)
     if not fastest.throughput_fps_runs:
         return fastest
     label = f"{fastest.variant} @ {RuntimeSetting(**fastest.setting).label}"
-    tied: list[tuple[FrontEntry, str]] = [(fastest, "")]
-    for entry in eligible:
-        if entry is fastest or not entry.throughput_fps_runs:
-            continue
-        comparison = compare_runs(entry.throughput_fps_runs, fastest.throughput_fps_runs, versus=label)
-        entry.vs_fastest = comparison.to_dict()
-        if comparison.verdict != "slower":
-            tied.append((entry, comparison.describe()))
+    compared = against_fastest(
+        [e for e in eligible if e.throughput_fps_runs],
+        speed=lambda e: e.throughput_fps or 0.0,
+        compare=lambda e, top: compare_runs(e.throughput_fps_runs, top.throughput_fps_runs, versus=label),
+    )
+    tied: list[tuple[FrontEntry, str]] = []
+    for entry, comparison in compared:
+        if comparison is not None:
+            entry.vs_fastest = comparison.to_dict()
+        if comparison is None or comparison.verdict != "slower":
+            tied.append((entry, comparison.describe() if comparison is not None else ""))
     sizes = {name: _weight_bytes(models[name]) for name in {entry.variant for entry, _ in tied}}
     best, how = min(
         tied, key=lambda pair: (sizes[pair[0].variant], pair[0].variant != "default", eligible.index(pair[0]))

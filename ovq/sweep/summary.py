@@ -276,25 +276,31 @@ def _fastest_or_tied(
     (protocol.compare_unpaired, on each point's repeats): a point on the same machine whose interval does not
     lie below the fastest's is tied with it, and the smallest of the tied wins, then an uncompressed one.
     """
-    from ovq.benchmarking.protocol import compare_unpaired
+    from ovq.benchmarking.protocol import against_fastest, compare_unpaired
 
     fastest = max(measured, key=lambda c: c[1]["throughput_fps"])
-    tied = [fastest]
-    comparisons: dict[int, str] = {}
-    for candidate in measured:
-        run, point = candidate
-        if candidate is fastest or run["machine"] != fastest[0]["machine"]:
-            continue
-        comparison = compare_unpaired(
-            point.get("throughput_fps_runs") or [], fastest[1].get("throughput_fps_runs") or []
-        )
-        if comparison.verdict != "slower" and comparison.repeats > 0:
-            tied.append(candidate)
-            comparisons[id(candidate)] = comparison.describe()
+    compared = against_fastest(
+        [c for c in measured if c[0]["machine"] == fastest[0]["machine"]],
+        speed=lambda c: c[1]["throughput_fps"],
+        compare=lambda c, top: compare_unpaired(
+            c[1].get("throughput_fps_runs") or [], top[1].get("throughput_fps_runs") or []
+        ),
+    )
+    tied = [
+        c
+        for c, comparison in compared
+        if comparison is None or (comparison.verdict != "slower" and comparison.repeats > 0)
+    ]
+    comparisons = {id(c): comparison.describe() for c, comparison in compared if comparison is not None}
 
-    def size(candidate: tuple[Mapping[str, Any], Mapping[str, Any]]) -> tuple[float, bool]:
+    def size(candidate: tuple[Mapping[str, Any], Mapping[str, Any]]) -> tuple[float, bool, bool]:
         point = candidate[1]
-        return (point.get("size_bytes") or float("inf"), point.get("precision") not in ("fp32", None))
+        # Smaller, then uncompressed, then the fastest itself among equals.
+        return (
+            point.get("size_bytes") or float("inf"),
+            point.get("precision") not in ("fp32", None),
+            candidate is not fastest,
+        )
 
     chosen = min(tied, key=size)
     if chosen is fastest:
