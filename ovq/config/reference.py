@@ -65,7 +65,14 @@ _UNION_OF_TWO = re.compile(r"Union\[([^\[\],]+), (Literal\[[^\]]*\])\]")
 
 def _type_name(annotation: Any) -> str:
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
-    for noise in ("typing.", "ovq.config.stages.", "ovq.config.schema.", "<class '", "'>"):
+    for noise in (
+        "typing.",
+        "ovq.config.stages.",
+        "ovq.config.benchmark_stage.",
+        "ovq.config.schema.",
+        "<class '",
+        "'>",
+    ):
         text = text.replace(noise, "")
     text = _UNION_OF_TWO.sub(r"\1 | \2", _BOUNDED.sub(r"\1 >= \2", text))
     return text.replace("NoneType", "None").replace("|", "\\|")

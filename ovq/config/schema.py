@@ -13,12 +13,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ovq.config.base import Strict
+from ovq.config.benchmark_stage import BenchmarkMatrix, BenchmarkStage
 from ovq.config.images import ImagePreprocess
 from ovq.config.stages import (
     ALL_RUNGS,
     AccuracyControlSpec,
-    BenchmarkMatrix,
-    BenchmarkStage,
     CompileStage,
     CompressWeightsStage,
     EscalateStage,
@@ -32,7 +32,6 @@ from ovq.config.stages import (
     QuantizeStage,
     Rung,
     StageConfig,
-    Strict,
     VariantStage,
     check_matrix,
 )

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from ovq.benchmarking.engine import BenchmarkResult
 from ovq.benchmarking.inputs import random_inputs
 from ovq.benchmarking.protocol import Extension
-from ovq.config.stages import BenchmarkStage, QuantizeStage
+from ovq.config.benchmark_stage import BenchmarkStage
+from ovq.config.stages import QuantizeStage
 
 if TYPE_CHECKING:
     from ovq.pipeline.context import RunContext

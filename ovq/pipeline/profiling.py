@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ovq.config.stages import BenchmarkStage
+    from ovq.config.benchmark_stage import BenchmarkStage
     from ovq.pipeline.context import RunContext, Variant
 
 

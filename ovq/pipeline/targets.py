@@ -26,7 +26,8 @@ from ovq.benchmarking.targets import (
     node_of_class,
 )
 from ovq.compression.budget import Budget, metric_drop
-from ovq.config.stages import BenchmarkStage, EvaluateStage
+from ovq.config.benchmark_stage import BenchmarkStage
+from ovq.config.stages import EvaluateStage
 from ovq.pipeline.default_candidate import is_default_precision
 from ovq.runtime.cpu_class import NATIVE, active_class, cpu_class
 

@@ -23,9 +23,9 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
+from ovq.config.benchmark_stage import BenchmarkStage
 from ovq.config.schema import ModelSource, PipelineConfig, load_pipeline, parse_pipeline
 from ovq.config.stages import (
-    BenchmarkStage,
     CompileStage,
     CompressWeightsStage,
     EscalateStage,

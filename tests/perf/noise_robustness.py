@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from ovq.benchmarking.engine import benchmark_interleaved  # noqa: E402
 from ovq.benchmarking.protocol import compare_runs  # noqa: E402
-from ovq.config.stages import BenchmarkStage  # noqa: E402
+from ovq.config.benchmark_stage import BenchmarkStage  # noqa: E402
 from ovq.nightly.baselines import Tolerances  # noqa: E402
 from ovq.nightly.confirm import measure_ab  # noqa: E402
 from ovq.pipeline.stages.benchmark import PIPELINE_DEFAULT_DURATION_S  # noqa: E402

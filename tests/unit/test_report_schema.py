@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from ovq.errors import InputFileError
-from ovq.report.schema import SCHEMA_VERSION, ReportFormatError, field_table_markdown, parse_report
+from ovq.report.schema import SCHEMA_VERSION, ReportFormatError, parse_report
+from ovq.report.schema_docs import field_table_markdown
 from ovq.report.store import read_report, report_json, write_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,4 +99,4 @@ def test_docs_field_table_is_generated_from_the_schema() -> None:
     docs = (REPO / "docs" / "report.md").read_text(encoding="utf-8")
     begin, end = "<!-- fields:begin -->\n", "<!-- fields:end -->"
     generated = docs[docs.index(begin) + len(begin) : docs.index(end)]
-    assert generated == field_table_markdown(), "run `python -m ovq.report.schema --write-docs`"
+    assert generated == field_table_markdown(), "run `python -m ovq.report.schema_docs --write-docs`"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ovq.benchmarking.engine import benchmark_interleaved
-from ovq.config.stages import BenchmarkStage
+from ovq.config.benchmark_stage import BenchmarkStage
 from ovq.pipeline.measure import measure_matrix, measure_peers, stage_extension
 from ovq.pipeline.profiling import profile_variants, warn_slow_or_large
 from ovq.pipeline.stages.base import StageAdapter, StageResult
